@@ -1,0 +1,13 @@
+//! TicketBuster's domain: inputs parsed into types that cannot hold invalid values,
+//! the rules of holds and accounts, tokens and passwords, and the API error shape.
+//! Nothing here does I/O, so all of it is unit-tested natively.
+
+pub mod account;
+pub mod cache;
+pub mod catalog;
+pub mod error;
+pub mod holds;
+pub mod ids;
+pub mod token;
+
+pub use error::ApiError;

@@ -1,0 +1,194 @@
+//! Access tokens: short-lived EdDSA (Ed25519) JWTs. The auth component signs with the
+//! private key; every other component, and the sidecar, verifies with the public key alone.
+
+use jwt_simple::prelude::*;
+
+use crate::ApiError;
+use crate::account::Role;
+
+pub const ISSUER: &str = "ticketbuster";
+pub const AUDIENCE: &str = "ticketbuster-api";
+pub const ACCESS_TOKEN_SECONDS: u64 = 15 * 60;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AccessClaims {
+    role: Role,
+}
+
+/// Who is calling, as proven by a valid access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this action needs the {} role",
+                role.as_str()
+            )))
+        }
+    }
+}
+
+pub struct TokenIssuer {
+    key: Ed25519KeyPair,
+}
+
+impl TokenIssuer {
+    /// From a PKCS#8 PEM private key, as `openssl genpkey -algorithm ed25519` writes it.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        Ed25519KeyPair::from_pem(pem)
+            .map(|key| Self { key })
+            .map_err(|e| format!("invalid Ed25519 private key: {e}"))
+    }
+
+    pub fn issue(&self, user_id: &str, role: Role) -> Result<String, ApiError> {
+        let claims = Claims::with_custom_claims(
+            AccessClaims { role },
+            Duration::from_secs(ACCESS_TOKEN_SECONDS),
+        )
+        .with_issuer(ISSUER)
+        .with_audience(AUDIENCE)
+        .with_subject(user_id);
+        self.key.sign(claims).map_err(|_| ApiError::internal())
+    }
+
+    pub fn verifier(&self) -> TokenVerifier {
+        TokenVerifier {
+            key: self.key.public_key(),
+        }
+    }
+}
+
+pub struct TokenVerifier {
+    key: Ed25519PublicKey,
+}
+
+impl TokenVerifier {
+    /// From an SPKI PEM public key, as `openssl pkey -pubout` writes it.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        Ed25519PublicKey::from_pem(pem)
+            .map(|key| Self { key })
+            .map_err(|e| format!("invalid Ed25519 public key: {e}"))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
+            allowed_audiences: Some(HashSet::from_strings(&[AUDIENCE])),
+            time_tolerance: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let claims = self
+            .key
+            .verify_token::<AccessClaims>(token, Some(options))
+            .map_err(|_| ApiError::unauthorized("the access token is invalid or has expired"))?;
+        let user_id = claims
+            .subject
+            .ok_or_else(|| ApiError::unauthorized("the access token names no user"))?;
+        Ok(Caller {
+            user_id,
+            role: claims.custom.role,
+        })
+    }
+
+    /// Reads `Authorization: Bearer <token>` and verifies it.
+    pub fn caller_from_header(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let header = authorization
+            .ok_or_else(|| ApiError::unauthorized("send an access token: Authorization: Bearer <token>"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        self.verify(token)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn test_issuer() -> TokenIssuer {
+        TokenIssuer {
+            key: Ed25519KeyPair::generate(),
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_the_public_key() {
+        let issuer = test_issuer();
+        let token = issuer.issue("user-1", Role::Customer).unwrap();
+        let caller = issuer.verifier().verify(&token).unwrap();
+        assert_eq!(caller.user_id, "user-1");
+        assert_eq!(caller.role, Role::Customer);
+        assert!(caller.require_role(Role::Customer).is_ok());
+        assert_eq!(
+            caller.require_role(Role::Organizer).unwrap_err().status,
+            http::StatusCode::FORBIDDEN
+        );
+    }
+
+    #[test]
+    fn forged_and_malformed_tokens_are_refused() {
+        let issuer = test_issuer();
+        let other = test_issuer();
+        let forged = other.issue("user-1", Role::Organizer).unwrap();
+        let verifier = issuer.verifier();
+        assert!(verifier.verify(&forged).is_err());
+        assert!(verifier.verify("not.a.token").is_err());
+        let mut tampered = issuer.issue("user-1", Role::Customer).unwrap();
+        tampered.push('x');
+        assert!(verifier.verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let issuer = test_issuer();
+        let claims = Claims::with_custom_claims(
+            AccessClaims {
+                role: Role::Customer,
+            },
+            Duration::from_secs(1),
+        )
+        .with_issuer(ISSUER)
+        .with_audience(AUDIENCE)
+        .with_subject("user-1");
+        let mut claims = claims;
+        let past = Clock::now_since_epoch() - Duration::from_secs(3600);
+        claims.issued_at = Some(past);
+        claims.expires_at = Some(past + Duration::from_secs(60));
+        let token = issuer.key.sign(claims).unwrap();
+        assert!(issuer.verifier().verify(&token).is_err());
+    }
+
+    #[test]
+    fn the_header_must_be_a_bearer_token() {
+        let issuer = test_issuer();
+        let verifier = issuer.verifier();
+        let token = issuer.issue("u", Role::Gate).unwrap();
+        assert!(verifier.caller_from_header(Some(&format!("Bearer {token}"))).is_ok());
+        for bad in [None, Some("Basic abc"), Some("Bearer "), Some(token.as_str())] {
+            assert_eq!(
+                verifier.caller_from_header(bad).unwrap_err().status,
+                http::StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+
+    #[test]
+    fn keys_load_from_pem() {
+        let pair = Ed25519KeyPair::generate();
+        let issuer = TokenIssuer::from_pem(&pair.to_pem()).unwrap();
+        let verifier = TokenVerifier::from_pem(&pair.public_key().to_pem()).unwrap();
+        let token = issuer.issue("u", Role::Customer).unwrap();
+        assert!(verifier.verify(&token).is_ok());
+        assert!(TokenVerifier::from_pem("garbage").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! [`Backend`] over a sqlx PostgreSQL pool and a Redis connection manager: the same
+//! services the Spin components run, driven natively against the real databases.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::Query;
+use sqlx::{Column, Postgres, Row as _, TypeInfo};
+use ticketbuster_services::{Backend, BackendError, Param, Row, Value};
+
+#[derive(Clone)]
+pub struct NativeBackend {
+    pub pool: PgPool,
+    pub redis: ConnectionManager,
+}
+
+impl NativeBackend {
+    pub async fn connect(database_url: &str, redis_url: &str) -> Result<Self, BackendError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(64)
+            .connect(database_url)
+            .await
+            .map_err(|e| BackendError::Database(e.to_string()))?;
+        let client = redis::Client::open(redis_url).map_err(|e| BackendError::Redis(e.to_string()))?;
+        let redis = ConnectionManager::new(client)
+            .await
+            .map_err(|e| BackendError::Redis(e.to_string()))?;
+        Ok(Self { pool, redis })
+    }
+}
+
+fn bind<'q>(mut query: Query<'q, Postgres, PgArguments>, params: &'q [Param]) -> Query<'q, Postgres, PgArguments> {
+    for param in params {
+        query = match param {
+            Param::Null => query.bind(None::<String>),
+            Param::Bool(v) => query.bind(*v),
+            Param::Int(v) => query.bind(*v),
+            Param::Text(v) => query.bind(v.as_str()),
+            Param::IntArray(v) => query.bind(v.as_slice()),
+        };
+    }
+    query
+}
+
+fn convert(row: &PgRow, columns: &Arc<[String]>) -> Result<Row, BackendError> {
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let fail = |e: sqlx::Error| BackendError::Column {
+            column: column.name().into(),
+            problem: e.to_string(),
+        };
+        let value = match column.type_info().name() {
+            "INT8" => row.try_get::<Option<i64>, _>(i).map_err(fail)?.map(Value::Int),
+            "INT4" => row
+                .try_get::<Option<i32>, _>(i)
+                .map_err(fail)?
+                .map(|v| Value::Int(v.into())),
+            "TEXT" | "VARCHAR" | "NAME" => row.try_get::<Option<String>, _>(i).map_err(fail)?.map(Value::Text),
+            "BOOL" => row.try_get::<Option<bool>, _>(i).map_err(fail)?.map(Value::Bool),
+            "INT8[]" => row
+                .try_get::<Option<Vec<i64>>, _>(i)
+                .map_err(fail)?
+                .map(Value::IntArray),
+            other => {
+                return Err(BackendError::Column {
+                    column: column.name().into(),
+                    problem: format!("type {other} crosses no backend; cast it in SQL"),
+                });
+            }
+        };
+        values.push(value.unwrap_or(Value::Null));
+    }
+    Ok(Row::new(columns.clone(), values))
+}
+
+impl Backend for NativeBackend {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, BackendError> {
+        let rows = bind(sqlx::query(sql), params)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| BackendError::Database(e.to_string()))?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+        rows.iter().map(|row| convert(row, &columns)).collect()
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, BackendError> {
+        bind(sqlx::query(sql), params)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| BackendError::Database(e.to_string()))
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.redis
+            .clone()
+            .get(key)
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))
+    }
+
+    async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
+        self.redis
+            .clone()
+            .set(key, value)
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))
+    }
+
+    async fn cache_delete(&self, key: &str) -> Result<(), BackendError> {
+        self.redis
+            .clone()
+            .del(key)
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))
+    }
+
+    async fn redis_ping(&self) -> Result<(), BackendError> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.redis.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| BackendError::Redis(e.to_string()))
+    }
+
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,196 @@
+//! What the services need from their host: SQL, a key-value cache, and a Redis ping.
+//! Values crossing this boundary are few on purpose: queries cast to `int8`, `text`,
+//! `bool`, `int8[]` in SQL, which keeps Spin's and sqlx's type mappings identical.
+
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(String),
+    IntArray(Vec<i64>),
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+
+impl From<&str> for Param {
+    fn from(v: &str) -> Self {
+        Param::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Param {
+    fn from(v: String) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl From<bool> for Param {
+    fn from(v: bool) -> Self {
+        Param::Bool(v)
+    }
+}
+
+impl From<&[i64]> for Param {
+    fn from(v: &[i64]) -> Self {
+        Param::IntArray(v.to_vec())
+    }
+}
+
+impl<T: Into<Param>> From<Option<T>> for Param {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Param::Null, Into::into)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(String),
+    IntArray(Vec<i64>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("key-value store: {0}")]
+    KeyValue(String),
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("column {column:?}: {problem}")]
+    Column { column: String, problem: String },
+}
+
+/// One result row; columns are looked up by name.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    pub fn new(columns: Arc<[String]>, values: Vec<Value>) -> Self {
+        Self { columns, values }
+    }
+
+    fn value(&self, column: &str) -> Result<&Value, BackendError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| BackendError::Column {
+                column: column.into(),
+                problem: "not in the result".into(),
+            })
+    }
+
+    fn mismatch(column: &str, expected: &str, got: &Value) -> BackendError {
+        BackendError::Column {
+            column: column.into(),
+            problem: format!("expected {expected}, got {got:?}"),
+        }
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, BackendError> {
+        match self.value(column)? {
+            Value::Int(v) => Ok(*v),
+            other => Err(Self::mismatch(column, "int8", other)),
+        }
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, BackendError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            _ => self.int(column).map(Some),
+        }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, BackendError> {
+        match self.value(column)? {
+            Value::Text(v) => Ok(v.clone()),
+            other => Err(Self::mismatch(column, "text", other)),
+        }
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, BackendError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            _ => self.text(column).map(Some),
+        }
+    }
+
+    pub fn bool(&self, column: &str) -> Result<bool, BackendError> {
+        match self.value(column)? {
+            Value::Bool(v) => Ok(*v),
+            other => Err(Self::mismatch(column, "bool", other)),
+        }
+    }
+
+    pub fn int_array(&self, column: &str) -> Result<Vec<i64>, BackendError> {
+        match self.value(column)? {
+            Value::IntArray(v) => Ok(v.clone()),
+            other => Err(Self::mismatch(column, "int8[]", other)),
+        }
+    }
+}
+
+/// The host a service runs on. Methods are async and not `Send`: Spin's are single-threaded.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, BackendError>;
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, BackendError>;
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError>;
+
+    async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError>;
+
+    async fn cache_delete(&self, key: &str) -> Result<(), BackendError>;
+
+    async fn redis_ping(&self) -> Result<(), BackendError>;
+
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The one row a statement is known to return.
+pub async fn query_one(
+    backend: &impl Backend,
+    sql: &str,
+    params: &[Param],
+) -> Result<Row, BackendError> {
+    backend
+        .query(sql, params)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| BackendError::Database("the statement returned no row".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_refuse_unexpected_types_instead_of_reading_them_as_absent() {
+        let row = Row::new(
+            Arc::from(vec!["n".to_string(), "t".to_string(), "z".to_string()]),
+            vec![Value::Int(3), Value::Text("x".into()), Value::Null],
+        );
+        assert_eq!(row.int("n").unwrap(), 3);
+        assert_eq!(row.text("t").unwrap(), "x");
+        assert_eq!(row.opt_text("z").unwrap(), None);
+        assert!(row.text("n").is_err());
+        assert!(row.int("z").is_err());
+        assert!(row.int("missing").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Seat holds: `POST /api/events/{id}/holds`, `GET /api/holds`, `DELETE /api/holds/{id}`.
+//!
+//! A hold is one SQL statement: it locks the requested seats in id order (so concurrent
+//! holds cannot deadlock), checks that every one is free *after* any concurrent holder
+//! committed, and only then inserts the hold and marks the seats. Either all seats are
+//! taken or none.
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use ticketbuster_domain::ApiError;
+use ticketbuster_domain::account::Role;
+use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
+use ticketbuster_domain::ids::{PublicId, RowId};
+use ticketbuster_domain::token::{Caller, TokenVerifier};
+
+use crate::backend::{Backend, Param, query_one};
+use crate::catalog::invalidate_event;
+use crate::web::{self, Request, Response};
+
+pub struct HoldSettings {
+    pub verifier: TokenVerifier,
+    pub policy: HoldPolicy,
+}
+
+pub async fn handle(backend: &impl Backend, settings: &HoldSettings, req: Request) -> Response {
+    web::respond(route(backend, settings, &req).await)
+}
+
+async fn route(
+    backend: &impl Backend,
+    settings: &HoldSettings,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let segments = web::segments(req);
+    let method = req.method().clone();
+    let known_path = matches!(
+        segments.as_slice(),
+        ["api", "events", _, "holds"] | ["api", "holds"] | ["api", "holds", _]
+    );
+    if !known_path {
+        return Err(ApiError::not_found("no such hold endpoint"));
+    }
+    let caller = web::caller(req, &settings.verifier)?;
+    match (segments.as_slice(), method) {
+        (["api", "events", event_id, "holds"], Method::POST) => {
+            let event_id = RowId::parse(event_id)
+                .ok_or_else(|| ApiError::not_found(format!("there is no event {event_id:?}")))?;
+            create(backend, settings, &caller, event_id.get(), req).await
+        }
+        (["api", "holds"], Method::GET) => list(backend, &caller).await,
+        (["api", "holds", hold_id], Method::DELETE) => {
+            let hold_id = PublicId::parse(hold_id)
+                .ok_or_else(|| ApiError::not_found("there is no such hold"))?;
+            release(backend, &caller, &hold_id).await
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+#[derive(Deserialize)]
+struct HoldBody {
+    seat_ids: Vec<i64>,
+}
+
+/// Takes every requested seat of a bookable event for a new hold, or none of them.
+/// Parameters: $1 event id, $2 seat ids (sorted), $3 user id, $4 TTL in seconds.
+pub const HOLD_SQL: &str = concat!(
+    "WITH event AS (
+         SELECT id FROM catalog.events
+         WHERE id = $1::int8 AND status = 'published' AND starts_at > now()
+     ), locked AS (
+         SELECT s.id, ",
+    seat_is_free!(),
+    " AS free
+         FROM catalog.seats s JOIN event ON s.event_id = event.id
+         WHERE s.id = ANY($2::int8[])
+         ORDER BY s.id
+         FOR UPDATE OF s
+     ), verdict AS (
+         SELECT count(*) = cardinality($2::int8[]) AND coalesce(bool_and(free), false) AS all_free
+         FROM locked
+     ), new_hold AS (
+         INSERT INTO catalog.holds (event_id, user_id, seat_ids, expires_at)
+         SELECT $1::int8, $3::text::uuid, $2::int8[], now() + make_interval(secs => $4::int8)
+         FROM verdict WHERE all_free
+         RETURNING id, expires_at
+     ), taken AS (
+         UPDATE catalog.seats s
+         SET status = 'held', hold_id = h.id, held_until = h.expires_at
+         FROM new_hold h
+         WHERE s.id = ANY($2::int8[])
+         RETURNING s.id
+     )
+     SELECT EXISTS (SELECT 1 FROM event) AS event_open,
+            (SELECT id::text FROM new_hold) AS hold_id,
+            (SELECT iso_utc(expires_at) FROM new_hold) AS expires_at,
+            ARRAY(SELECT id FROM locked WHERE NOT free ORDER BY id)::int8[] AS unavailable,
+            ARRAY(SELECT x FROM unnest($2::int8[]) x WHERE x NOT IN (SELECT id FROM locked) ORDER BY x)::int8[] AS unknown,
+            (SELECT count(*) FROM taken) AS taken"
+);
+
+/// The parameters of [`HOLD_SQL`], in order.
+pub fn hold_params(event_id: i64, seats: &SeatSelection, user_id: &str, ttl_seconds: i64) -> Vec<Param> {
+    vec![
+        event_id.into(),
+        seats.ids().into(),
+        user_id.into(),
+        ttl_seconds.into(),
+    ]
+}
+
+async fn create(
+    backend: &impl Backend,
+    settings: &HoldSettings,
+    caller: &Caller,
+    event_id: i64,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    caller.require_role(Role::Customer)?;
+    let body: HoldBody = web::parse_json(req)?;
+    let seats = SeatSelection::parse(&body.seat_ids, &settings.policy)?;
+    let params = hold_params(event_id, &seats, &caller.user_id, settings.policy.ttl_seconds);
+    let row = query_one(backend, HOLD_SQL, &params).await?;
+    if !row.bool("event_open")? {
+        return Err(ApiError::not_found(format!(
+            "event {event_id} does not exist or is not on sale"
+        )));
+    }
+    let unknown = row.int_array("unknown")?;
+    if !unknown.is_empty() {
+        return Err(ApiError::validation(format!(
+            "{} of the seats are not seats of event {event_id}",
+            unknown.len()
+        ))
+        .with_detail("unknown_seat_ids", unknown));
+    }
+    let Some(hold_id) = row.opt_text("hold_id")? else {
+        let unavailable = row.int_array("unavailable")?;
+        return Err(ApiError::conflict(
+            "seats_unavailable",
+            format!(
+                "{} of the {} seats are no longer available; nothing was held",
+                unavailable.len(),
+                seats.len()
+            ),
+        )
+        .with_detail("unavailable_seat_ids", unavailable));
+    };
+    invalidate_event(backend, event_id).await;
+    Ok(web::json(
+        StatusCode::CREATED,
+        &json!({
+            "hold_id": hold_id,
+            "event_id": event_id,
+            "seat_ids": seats.ids(),
+            "expires_at": row.text("expires_at")?,
+        }),
+    ))
+}
+
+const MAX_LISTED_HOLDS: i64 = 100;
+
+async fn list(backend: &impl Backend, caller: &Caller) -> Result<Response, ApiError> {
+    let row = query_one(
+        backend,
+        "SELECT json_build_object('items', coalesce(json_agg(json_build_object(
+                 'hold_id', h.id, 'event_id', h.event_id, 'seat_ids', h.seat_ids,
+                 'expires_at', iso_utc(h.expires_at), 'created_at', iso_utc(h.created_at),
+                 'currency', e.currency,
+                 'total_cents', (SELECT sum(t.price_cents) FROM catalog.seats s
+                                 JOIN catalog.price_tiers t ON t.id = s.tier_id
+                                 WHERE s.id = ANY(h.seat_ids)),
+                 'seats', (SELECT json_agg(json_build_object('id', s.id, 'section', s.section,
+                                 'row', s.row_label, 'number', s.number, 'price_cents', t.price_cents)
+                                 ORDER BY s.id)
+                           FROM catalog.seats s JOIN catalog.price_tiers t ON t.id = s.tier_id
+                           WHERE s.id = ANY(h.seat_ids)))
+             ORDER BY h.expires_at DESC), '[]'::json))::text AS body
+         FROM (SELECT * FROM catalog.holds
+               WHERE user_id = $1::text::uuid AND released_at IS NULL AND expires_at > now()
+               ORDER BY expires_at DESC LIMIT $2::int8) h
+         JOIN catalog.events e ON e.id = h.event_id",
+        &[caller.user_id.as_str().into(), MAX_LISTED_HOLDS.into()],
+    )
+    .await?;
+    Ok(web::raw_json(StatusCode::OK, row.text("body")?.into_bytes()))
+}
+
+/// Releases the caller's hold. Releasing a hold that already ended is a no-op;
+/// someone else's hold is a 404, as if it did not exist.
+pub const RELEASE_SQL: &str = "WITH owned AS (
+         SELECT id, event_id FROM catalog.holds WHERE id = $1::text::uuid AND user_id = $2::text::uuid
+     ), released AS (
+         UPDATE catalog.holds h SET released_at = now()
+         FROM owned
+         WHERE h.id = owned.id AND h.released_at IS NULL AND h.expires_at > now()
+         RETURNING h.id
+     ), freed AS (
+         UPDATE catalog.seats s SET status = 'available', hold_id = NULL, held_until = NULL
+         FROM released
+         WHERE s.hold_id = released.id AND s.status = 'held'
+         RETURNING s.id
+     )
+     SELECT (SELECT event_id FROM owned) AS event_id, (SELECT count(*) FROM freed) AS freed";
+
+async fn release(
+    backend: &impl Backend,
+    caller: &Caller,
+    hold_id: &PublicId,
+) -> Result<Response, ApiError> {
+    let row = query_one(
+        backend,
+        RELEASE_SQL,
+        &[hold_id.as_str().into(), caller.user_id.as_str().into()],
+    )
+    .await?;
+    let event_id = row
+        .opt_int("event_id")?
+        .ok_or_else(|| ApiError::not_found("there is no such hold"))?;
+    if row.int("freed")? > 0 {
+        invalidate_event(backend, event_id).await;
+    }
+    Ok(web::empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,18 @@
+//! The HTTP services of TicketBuster as plain async functions from request to response.
+//!
+//! Each service talks to the outside world only through [`backend::Backend`]: Spin
+//! components pass an implementation over Spin's host APIs, native tests and benchmarks
+//! one over real PostgreSQL and Redis connections. SQL lives beside the code that runs it.
+
+#[macro_use]
+mod sql;
+
+pub mod auth;
+pub mod backend;
+pub mod catalog;
+pub mod health;
+pub mod holds;
+pub mod web;
+
+pub use backend::{Backend, BackendError, Param, Row, Value};
+pub use web::{Request, Response};

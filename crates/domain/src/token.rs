@@ -47,6 +47,13 @@ impl TokenIssuer {
             .map_err(|e| format!("invalid Ed25519 private key: {e}"))
     }
 
+    /// A fresh random key pair, for tests and benchmarks that mint their own tokens.
+    pub fn generate() -> Self {
+        Self {
+            key: Ed25519KeyPair::generate(),
+        }
+    }
+
     pub fn issue(&self, user_id: &str, role: Role) -> Result<String, ApiError> {
         let claims = Claims::with_custom_claims(
             AccessClaims { role },
@@ -112,13 +119,11 @@ impl TokenVerifier {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    pub fn test_issuer() -> TokenIssuer {
-        TokenIssuer {
-            key: Ed25519KeyPair::generate(),
-        }
+    fn test_issuer() -> TokenIssuer {
+        TokenIssuer::generate()
     }
 
     #[test]

@@ -15,12 +15,19 @@ use ticketbuster_services::{Backend, BackendError, Param, Row, Value};
 pub struct NativeBackend {
     pub pool: PgPool,
     pub redis: ConnectionManager,
+    /// Prepended to cache keys, so test databases sharing one Redis never see each other's entries.
+    cache_prefix: String,
 }
 
 impl NativeBackend {
-    pub async fn connect(database_url: &str, redis_url: &str) -> Result<Self, BackendError> {
+    pub async fn connect(
+        database_url: &str,
+        redis_url: &str,
+        max_connections: u32,
+        cache_prefix: &str,
+    ) -> Result<Self, BackendError> {
         let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(64)
+            .max_connections(max_connections)
             .connect(database_url)
             .await
             .map_err(|e| BackendError::Database(e.to_string()))?;
@@ -28,7 +35,11 @@ impl NativeBackend {
         let redis = ConnectionManager::new(client)
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))?;
-        Ok(Self { pool, redis })
+        Ok(Self {
+            pool,
+            redis,
+            cache_prefix: cache_prefix.to_owned(),
+        })
     }
 }
 
@@ -100,7 +111,7 @@ impl Backend for NativeBackend {
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         self.redis
             .clone()
-            .get(key)
+            .get(format!("{}{key}", self.cache_prefix))
             .await
             .map_err(|e| BackendError::KeyValue(e.to_string()))
     }
@@ -108,7 +119,7 @@ impl Backend for NativeBackend {
     async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
         self.redis
             .clone()
-            .set(key, value)
+            .set(format!("{}{key}", self.cache_prefix), value)
             .await
             .map_err(|e| BackendError::KeyValue(e.to_string()))
     }
@@ -116,7 +127,7 @@ impl Backend for NativeBackend {
     async fn cache_delete(&self, key: &str) -> Result<(), BackendError> {
         self.redis
             .clone()
-            .del(key)
+            .del(format!("{}{key}", self.cache_prefix))
             .await
             .map_err(|e| BackendError::KeyValue(e.to_string()))
     }

@@ -1,0 +1,14 @@
+//! The catalog component: `GET /api/events`, `/api/events/{id}`, `/api/events/{id}/seats`.
+
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+use ticketbuster_services::catalog;
+use ticketbuster_spin_backend::{no_settings, serve};
+
+#[http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    serve(req, no_settings(), async |backend, (), req| {
+        catalog::handle(backend, req).await
+    })
+    .await
+}

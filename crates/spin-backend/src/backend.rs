@@ -1,0 +1,167 @@
+//! [`Backend`] over Spin's outbound PostgreSQL (pooled by Spin), the default key-value
+//! store and outbound Redis. Connections open on first use, so a cache hit never
+//! touches PostgreSQL.
+
+use std::cell::OnceCell;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use spin_sdk::key_value::Store;
+use spin_sdk::pg::{self, DbValue, ParameterValue};
+use spin_sdk::redis;
+use ticketbuster_services::{Backend, BackendError, Param, Row, Value};
+
+const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+pub struct SpinBackend {
+    db_url: String,
+    redis_url: String,
+    db: OnceCell<pg::Connection>,
+    kv: OnceCell<Store>,
+}
+
+impl SpinBackend {
+    pub async fn from_variables() -> Self {
+        let var = async |name: &str, default: &str| {
+            spin_sdk::variables::get(name)
+                .await
+                .unwrap_or_else(|_| default.to_owned())
+        };
+        Self {
+            db_url: var("db_url", DEFAULT_DB_URL).await,
+            redis_url: var("redis_url", DEFAULT_REDIS_URL).await,
+            db: OnceCell::new(),
+            kv: OnceCell::new(),
+        }
+    }
+
+    async fn db(&self) -> Result<&pg::Connection, BackendError> {
+        if let Some(conn) = self.db.get() {
+            return Ok(conn);
+        }
+        let conn = pg::Connection::open(self.db_url.as_str())
+            .await
+            .map_err(|e| BackendError::Database(format!("connect: {e}")))?;
+        Ok(self.db.get_or_init(|| conn))
+    }
+
+    async fn kv(&self) -> Result<&Store, BackendError> {
+        if let Some(store) = self.kv.get() {
+            return Ok(store);
+        }
+        let store = Store::open_default()
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))?;
+        Ok(self.kv.get_or_init(|| store))
+    }
+}
+
+fn to_parameter(param: &Param) -> ParameterValue {
+    match param {
+        Param::Null => ParameterValue::DbNull,
+        Param::Bool(v) => ParameterValue::Boolean(*v),
+        Param::Int(v) => ParameterValue::Int64(*v),
+        Param::Text(v) => ParameterValue::Str(v.clone()),
+        Param::IntArray(v) => ParameterValue::ArrayInt64(v.iter().copied().map(Some).collect()),
+    }
+}
+
+fn to_value(column: &str, value: &DbValue) -> Result<Value, BackendError> {
+    let unexpected = |what: String| BackendError::Column {
+        column: column.to_owned(),
+        problem: what,
+    };
+    Ok(match value {
+        DbValue::DbNull => Value::Null,
+        DbValue::Boolean(v) => Value::Bool(*v),
+        DbValue::Int16(v) => Value::Int((*v).into()),
+        DbValue::Int32(v) => Value::Int((*v).into()),
+        DbValue::Int64(v) => Value::Int(*v),
+        DbValue::Str(v) => Value::Text(v.clone()),
+        DbValue::ArrayInt64(items) => Value::IntArray(
+            items
+                .iter()
+                .map(|item| item.ok_or_else(|| unexpected("NULL inside an int8[]".into())))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => return Err(unexpected(format!("{other:?} crosses no backend; cast it in SQL"))),
+    })
+}
+
+impl Backend for SpinBackend {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, BackendError> {
+        let params: Vec<ParameterValue> = params.iter().map(to_parameter).collect();
+        let result = self
+            .db()
+            .await?
+            .query(sql, params)
+            .await
+            .map_err(|e| BackendError::Database(e.to_string()))?;
+        let columns: Arc<[String]> = result.columns().iter().map(|c| c.name.clone()).collect();
+        let rows = result
+            .collect()
+            .await
+            .map_err(|e| BackendError::Database(e.to_string()))?;
+        rows.iter()
+            .map(|row| {
+                let values = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| to_value(name, &row[i]))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Row::new(columns.clone(), values))
+            })
+            .collect()
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, BackendError> {
+        let params: Vec<ParameterValue> = params.iter().map(to_parameter).collect();
+        self.db()
+            .await?
+            .execute(sql, params)
+            .await
+            .map_err(|e| BackendError::Database(e.to_string()))
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.kv()
+            .await?
+            .get(key)
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))
+    }
+
+    async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
+        self.kv()
+            .await?
+            .set(key, value)
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))
+    }
+
+    async fn cache_delete(&self, key: &str) -> Result<(), BackendError> {
+        self.kv()
+            .await?
+            .delete(key)
+            .await
+            .map_err(|e| BackendError::KeyValue(e.to_string()))
+    }
+
+    async fn redis_ping(&self) -> Result<(), BackendError> {
+        let conn = redis::Connection::open(&self.redis_url)
+            .await
+            .map_err(|e| BackendError::Redis(e.to_string()))?;
+        conn.execute("PING", [])
+            .await
+            .map(|_| ())
+            .map_err(|e| BackendError::Redis(e.to_string()))
+    }
+
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,63 @@
+//! Glue between Spin and the services: everything Spin-specific lives here, so each
+//! component is a few lines naming its service and its settings.
+
+mod backend;
+pub mod settings;
+
+pub use backend::SpinBackend;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, Request};
+use ticketbuster_domain::ApiError;
+use ticketbuster_services::web::{self, MAX_BODY_BYTES};
+
+pub type SpinResponse = http::Response<FullBody<Bytes>>;
+
+/// Reads the request (refusing bodies over the limit without buffering them), loads the
+/// settings and runs the handler with a backend over Spin's host APIs.
+pub async fn serve<S>(
+    req: Request,
+    settings: impl Future<Output = Result<S, ApiError>>,
+    handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
+) -> SpinResponse {
+    let response = match read_request(req).await {
+        Err(err) => web::error(&err),
+        Ok(req) => match settings.await {
+            Err(err) => web::error(&err),
+            Ok(settings) => {
+                let backend = SpinBackend::from_variables().await;
+                handler(&backend, &settings, req).await
+            }
+        },
+    };
+    response.map(|body| FullBody::new(Bytes::from(body)))
+}
+
+/// For services that need no settings.
+pub async fn no_settings() -> Result<(), ApiError> {
+    Ok(())
+}
+
+async fn read_request(req: Request) -> Result<web::Request, ApiError> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    let mut collected = Vec::new();
+    let mut chunks = body.stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        if collected.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(http::Request::from_parts(parts, Bytes::from(collected)))
+}

@@ -1,0 +1,55 @@
+//! Settings from Spin variables. A missing or malformed secret is an operator's mistake:
+//! it is logged in full and answered as a 500 without details.
+
+use spin_sdk::variables;
+use ticketbuster_domain::ApiError;
+use ticketbuster_domain::holds::HoldPolicy;
+use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
+use ticketbuster_services::auth::AuthSettings;
+use ticketbuster_services::holds::HoldSettings;
+
+fn misconfigured(what: &str, problem: impl std::fmt::Display) -> ApiError {
+    eprintln!("error: configuration {what}: {problem}");
+    ApiError::internal()
+}
+
+pub(crate) async fn required(name: &str) -> Result<String, ApiError> {
+    variables::get(name)
+        .await
+        .map_err(|e| misconfigured(name, e))
+}
+
+async fn optional(name: &str) -> Option<String> {
+    variables::get(name)
+        .await
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// PEM keys travel through environment variables, where newlines are often written `\n`.
+fn pem(raw: String) -> String {
+    raw.replace("\\n", "\n")
+}
+
+pub async fn token_verifier() -> Result<TokenVerifier, ApiError> {
+    let key = pem(required("jwt_public_key").await?);
+    TokenVerifier::from_pem(&key).map_err(|e| misconfigured("jwt_public_key", e))
+}
+
+pub async fn auth_settings() -> Result<AuthSettings, ApiError> {
+    let key = pem(required("jwt_private_key").await?);
+    let issuer = TokenIssuer::from_pem(&key).map_err(|e| misconfigured("jwt_private_key", e))?;
+    Ok(AuthSettings::new(issuer))
+}
+
+pub async fn hold_settings() -> Result<HoldSettings, ApiError> {
+    let policy = HoldPolicy::from_settings(
+        optional("max_seats_per_hold").await.as_deref(),
+        optional("hold_ttl_seconds").await.as_deref(),
+    )
+    .map_err(|e| misconfigured("hold policy", e))?;
+    Ok(HoldSettings {
+        verifier: token_verifier().await?,
+        policy,
+    })
+}

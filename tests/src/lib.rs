@@ -16,7 +16,8 @@ use ticketbuster_services::holds::HoldSettings;
 use ticketbuster_services::{auth, catalog, health, holds};
 
 pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_SERVER_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_DATABASE_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn redis_url() -> String {
@@ -62,10 +63,13 @@ impl TestApp {
             .await
             .expect("create the test database");
         let url = format!("{}/{db_name}", server_url());
-        let backend = NativeBackend::connect(&url, &redis_url(), max_connections, &format!("{db_name}:"))
+        let backend =
+            NativeBackend::connect(&url, &redis_url(), max_connections, &format!("{db_name}:"))
+                .await
+                .expect("connect to PostgreSQL and Redis");
+        ticketbuster_db::migrate(&backend.pool)
             .await
-            .expect("connect to PostgreSQL and Redis");
-        ticketbuster_db::migrate(&backend.pool).await.expect("migrate");
+            .expect("migrate");
         let auth = AuthSettings::new(TokenIssuer::generate());
         let holds = HoldSettings {
             verifier: auth.issuer.verifier(),
@@ -94,7 +98,8 @@ impl TestApp {
         let body = if body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("response is not JSON ({e}): {body:?}"))
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("response is not JSON ({e}): {body:?}"))
         };
         Answer {
             status: parts.status,
@@ -137,10 +142,17 @@ impl TestApp {
 
     /// A published event starting in 30 days with `sections` × `rows` × `seats` seats at 50.00 EUR.
     pub async fn event(&self, sections: i32, rows: i32, seats: i32) -> Fixture {
-        self.event_starting_in(sections, rows, seats, "30 days").await
+        self.event_starting_in(sections, rows, seats, "30 days")
+            .await
     }
 
-    pub async fn event_starting_in(&self, sections: i32, rows: i32, seats: i32, interval: &str) -> Fixture {
+    pub async fn event_starting_in(
+        &self,
+        sections: i32,
+        rows: i32,
+        seats: i32,
+        interval: &str,
+    ) -> Fixture {
         let event_id: i64 = sqlx::query_scalar(
             "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status)
              VALUES ($1, 'Test Concert', 'concert', 'A test event', 'Test Arena', 'Madrid',
@@ -201,7 +213,12 @@ pub struct Fixture {
     pub seat_ids: Vec<i64>,
 }
 
-pub fn request(method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> http::Request<Bytes> {
+pub fn request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> http::Request<Bytes> {
     let mut builder = http::Request::builder().method(method).uri(path);
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
@@ -216,10 +233,17 @@ pub fn request(method: Method, path: &str, token: Option<&str>, body: Option<Val
     builder.body(body).expect("a valid test request")
 }
 
-pub fn raw_request(method: Method, path: &str, token: Option<&str>, body: &str) -> http::Request<Bytes> {
+pub fn raw_request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> http::Request<Bytes> {
     let mut builder = http::Request::builder().method(method).uri(path);
     if let Some(token) = token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
-    builder.body(Bytes::from(body.to_owned())).expect("a valid test request")
+    builder
+        .body(Bytes::from(body.to_owned()))
+        .expect("a valid test request")
 }

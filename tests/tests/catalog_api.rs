@@ -4,7 +4,8 @@ use http::{Method, StatusCode};
 use ticketbuster_tests::{Service, TestApp, request};
 
 async fn get(app: &TestApp, path: &str) -> ticketbuster_tests::Answer {
-    app.call(Service::Catalog, request(Method::GET, path, None, None)).await
+    app.call(Service::Catalog, request(Method::GET, path, None, None))
+        .await
 }
 
 async fn seeded() -> TestApp {
@@ -22,11 +23,16 @@ async fn lists_filter_search_sort_and_paginate() {
     assert!(total >= 24);
     let items = all.body["items"].as_array().unwrap();
     assert_eq!(items.len() as i64, total);
-    let dates: Vec<&str> = items.iter().map(|e| e["starts_at"].as_str().unwrap()).collect();
+    let dates: Vec<&str> = items
+        .iter()
+        .map(|e| e["starts_at"].as_str().unwrap())
+        .collect();
     assert!(dates.windows(2).all(|w| w[0] <= w[1]), "sorted by date");
     for item in items {
         assert!(item["available_seats"].as_i64().unwrap() > 0);
-        assert!(item["min_price_cents"].as_i64().unwrap() <= item["max_price_cents"].as_i64().unwrap());
+        assert!(
+            item["min_price_cents"].as_i64().unwrap() <= item["max_price_cents"].as_i64().unwrap()
+        );
     }
 
     let sports = get(&app, "/api/events?category=sports&page_size=100").await;
@@ -38,21 +44,43 @@ async fn lists_filter_search_sort_and_paginate() {
     assert_eq!(search.body["total"], 1);
     assert_eq!(search.body["items"][0]["slug"], "hamlet-teatro-espanol");
     let by_city = get(&app, "/api/events?q=BILBAO").await;
-    assert!(by_city.body["total"].as_i64().unwrap() >= 3, "search covers venue and city, any case");
+    assert!(
+        by_city.body["total"].as_i64().unwrap() >= 3,
+        "search covers venue and city, any case"
+    );
     let wildcard = get(&app, "/api/events?q=%25").await;
-    assert_eq!(wildcard.body["total"], 0, "a % in the search text is literal");
+    assert_eq!(
+        wildcard.body["total"], 0,
+        "a % in the search text is literal"
+    );
 
     let cheap_first = get(&app, "/api/events?sort=price&page_size=100").await;
-    let prices: Vec<i64> = cheap_first.body["items"].as_array().unwrap().iter().map(|e| e["min_price_cents"].as_i64().unwrap()).collect();
+    let prices: Vec<i64> = cheap_first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["min_price_cents"].as_i64().unwrap())
+        .collect();
     assert!(prices.windows(2).all(|w| w[0] <= w[1]));
     let dear_first = get(&app, "/api/events?sort=-price&page_size=100").await;
-    let prices: Vec<i64> = dear_first.body["items"].as_array().unwrap().iter().map(|e| e["min_price_cents"].as_i64().unwrap()).collect();
+    let prices: Vec<i64> = dear_first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["min_price_cents"].as_i64().unwrap())
+        .collect();
     assert!(prices.windows(2).all(|w| w[0] >= w[1]));
 
     let page1 = get(&app, "/api/events?page_size=5&page=1").await;
     let page2 = get(&app, "/api/events?page_size=5&page=2").await;
     assert_eq!(page1.body["items"].as_array().unwrap().len(), 5);
-    assert_eq!((page2.body["page"].as_i64(), page2.body["page_size"].as_i64()), (Some(2), Some(5)));
+    assert_eq!(
+        (
+            page2.body["page"].as_i64(),
+            page2.body["page_size"].as_i64()
+        ),
+        (Some(2), Some(5))
+    );
     assert_ne!(page1.body["items"][0]["id"], page2.body["items"][0]["id"]);
     let beyond = get(&app, "/api/events?page=1000").await;
     assert_eq!(beyond.body["items"].as_array().unwrap().len(), 0);
@@ -65,10 +93,12 @@ async fn lists_filter_search_sort_and_paginate() {
 #[tokio::test]
 async fn detail_and_seat_map_agree() {
     let app = seeded().await;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM catalog.events WHERE slug = 'la-noche-electrica-madrid'")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "SELECT id FROM catalog.events WHERE slug = 'la-noche-electrica-madrid'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
     let detail = get(&app, &format!("/api/events/{id}")).await;
     assert_eq!(detail.status, StatusCode::OK);
     assert_eq!(detail.body["total_seats"], 6000);
@@ -99,13 +129,21 @@ async fn etags_answer_304_and_holds_show_at_once() {
     let again = app
         .call(
             Service::Catalog,
-            http::Request::get(&path).header("if-none-match", &etag).body(bytes::Bytes::new()).unwrap(),
+            http::Request::get(&path)
+                .header("if-none-match", &etag)
+                .body(bytes::Bytes::new())
+                .unwrap(),
         )
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 
     let buyer = app.customer().await;
-    assert_eq!(app.hold(&buyer, fixture.event_id, &fixture.seat_ids[..2]).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.hold(&buyer, fixture.event_id, &fixture.seat_ids[..2])
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     let after = get(&app, &path).await;
     let statuses: Vec<&str> = after.body["sections"][0]["rows"][0]["seats"]
         .as_array()
@@ -113,7 +151,11 @@ async fn etags_answer_304_and_holds_show_at_once() {
         .iter()
         .map(|s| s["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["held", "held", "available", "available"], "the cached map was invalidated");
+    assert_eq!(
+        statuses,
+        ["held", "held", "available", "available"],
+        "the cached map was invalidated"
+    );
     assert_ne!(after.headers["etag"].to_str().unwrap(), etag);
     let detail = get(&app, &format!("/api/events/{}", fixture.event_id)).await;
     assert_eq!(detail.body["available_seats"], 2);
@@ -127,24 +169,43 @@ async fn unknown_ids_and_bad_queries_are_4xx() {
         ("/api/events/abc", StatusCode::NOT_FOUND),
         ("/api/events/-1/seats", StatusCode::NOT_FOUND),
         ("/api/events/999999/seats", StatusCode::NOT_FOUND),
-        ("/api/events?category=opera", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/api/events?category=opera",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         ("/api/events?sort=random", StatusCode::UNPROCESSABLE_ENTITY),
-        ("/api/events?page_size=1000", StatusCode::UNPROCESSABLE_ENTITY),
-        ("/api/events?from=tomorrow", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/api/events?page_size=1000",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/events?from=tomorrow",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         ("/api/events/1/nothing", StatusCode::NOT_FOUND),
     ] {
         let answer = get(&app, path).await;
         assert_eq!(answer.status, status, "{path}: {:?}", answer.body);
         assert!(!answer.error_code().is_empty());
     }
-    let post = app.call(Service::Catalog, request(Method::POST, "/api/events", None, None)).await;
+    let post = app
+        .call(
+            Service::Catalog,
+            request(Method::POST, "/api/events", None, None),
+        )
+        .await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]
 async fn health_reports_both_stores() {
     let app = TestApp::spawn().await;
-    let health = app.call(Service::Health, request(Method::GET, "/api/health", None, None)).await;
+    let health = app
+        .call(
+            Service::Health,
+            request(Method::GET, "/api/health", None, None),
+        )
+        .await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body["postgres"], "ok");
     assert_eq!(health.body["redis"], "ok");

@@ -21,7 +21,12 @@ struct Outcome {
 }
 
 /// Fires every request at once (each on its own task) and collects the answers.
-async fn race(app: &Arc<TestApp>, buyers: &Arc<Vec<Customer>>, event_id: i64, requests: Vec<Vec<i64>>) -> Vec<Outcome> {
+async fn race(
+    app: &Arc<TestApp>,
+    buyers: &Arc<Vec<Customer>>,
+    event_id: i64,
+    requests: Vec<Vec<i64>>,
+) -> Vec<Outcome> {
     let tasks: Vec<_> = requests
         .into_iter()
         .enumerate()
@@ -62,7 +67,10 @@ async fn check_invariants(app: &TestApp, event_id: i64, outcomes: &[Outcome]) ->
     let mut owner: BTreeMap<i64, String> = BTreeMap::new();
     for (hold, seats) in &live {
         for seat in seats {
-            assert!(owner.insert(*seat, hold.clone()).is_none(), "seat {seat} is in two live holds");
+            assert!(
+                owner.insert(*seat, hold.clone()).is_none(),
+                "seat {seat} is in two live holds"
+            );
         }
     }
     let marked: Vec<(i64, String, Option<String>)> =
@@ -73,13 +81,23 @@ async fn check_invariants(app: &TestApp, event_id: i64, outcomes: &[Outcome]) ->
             .unwrap();
     for (seat, status, hold) in &marked {
         match owner.get(seat) {
-            Some(winner) => assert_eq!((status.as_str(), hold.as_ref()), ("held", Some(winner)), "seat {seat}"),
+            Some(winner) => assert_eq!(
+                (status.as_str(), hold.as_ref()),
+                ("held", Some(winner)),
+                "seat {seat}"
+            ),
             None => assert_eq!((status.as_str(), hold), ("available", &None), "seat {seat}"),
         }
     }
-    let won: BTreeSet<&str> = outcomes.iter().filter_map(|o| o.hold_id.as_deref()).collect();
+    let won: BTreeSet<&str> = outcomes
+        .iter()
+        .filter_map(|o| o.hold_id.as_deref())
+        .collect();
     let in_db: BTreeSet<&str> = live.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(won, in_db, "every 201 is a live hold and every live hold was answered 201");
+    assert_eq!(
+        won, in_db,
+        "every 201 is a live hold and every live hold was answered 201"
+    );
     for outcome in outcomes {
         match outcome.status {
             StatusCode::CREATED => {
@@ -90,7 +108,10 @@ async fn check_invariants(app: &TestApp, event_id: i64, outcomes: &[Outcome]) ->
                 assert!(!outcome.unavailable.is_empty());
                 for seat in &outcome.unavailable {
                     assert!(outcome.requested.contains(seat));
-                    assert!(owner.contains_key(seat), "seat {seat} was refused but nobody holds it");
+                    assert!(
+                        owner.contains_key(seat),
+                        "seat {seat} was refused but nobody holds it"
+                    );
                 }
             }
             other => panic!("unexpected answer {other}"),
@@ -102,16 +123,26 @@ async fn check_invariants(app: &TestApp, event_id: i64, outcomes: &[Outcome]) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn disjoint_pairs_each_go_to_exactly_one_hold() {
     let app = Arc::new(TestApp::spawn_with(HoldPolicy::default(), 40).await);
-    let buyers: Arc<Vec<Customer>> = Arc::new(futures::future::join_all((0..50).map(|_| app.customer())).await);
+    let buyers: Arc<Vec<Customer>> =
+        Arc::new(futures::future::join_all((0..50).map(|_| app.customer())).await);
     for round in 0..ROUNDS {
         let fixture = app.event(1, 5, 10).await;
         assert_eq!(fixture.seat_ids.len(), SEATS);
         let pairs: Vec<Vec<i64>> = fixture.seat_ids.chunks(2).map(<[i64]>::to_vec).collect();
-        let requests = (0..ATTEMPTS).map(|i| pairs[(i * 7 + round) % pairs.len()].clone()).collect();
+        let requests = (0..ATTEMPTS)
+            .map(|i| pairs[(i * 7 + round) % pairs.len()].clone())
+            .collect();
         let outcomes = race(&app, &buyers, fixture.event_id, requests).await;
         let won = check_invariants(&app, fixture.event_id, &outcomes).await;
-        assert_eq!(won, SEATS / 2, "round {round}: each of the 25 pairs is won exactly once");
-        let refused = outcomes.iter().filter(|o| o.status == StatusCode::CONFLICT).count();
+        assert_eq!(
+            won,
+            SEATS / 2,
+            "round {round}: each of the 25 pairs is won exactly once"
+        );
+        let refused = outcomes
+            .iter()
+            .filter(|o| o.status == StatusCode::CONFLICT)
+            .count();
         assert_eq!(refused, ATTEMPTS - SEATS / 2);
     }
 }
@@ -119,7 +150,8 @@ async fn disjoint_pairs_each_go_to_exactly_one_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_windows_never_share_a_seat() {
     let app = Arc::new(TestApp::spawn_with(HoldPolicy::default(), 40).await);
-    let buyers: Arc<Vec<Customer>> = Arc::new(futures::future::join_all((0..50).map(|_| app.customer())).await);
+    let buyers: Arc<Vec<Customer>> =
+        Arc::new(futures::future::join_all((0..50).map(|_| app.customer())).await);
     for round in 0..ROUNDS {
         let fixture = app.event(1, 5, 10).await;
         // Windows of 1 to 4 consecutive seats starting anywhere: heavy partial overlap.
@@ -134,7 +166,11 @@ async fn overlapping_windows_never_share_a_seat() {
         let won = check_invariants(&app, fixture.event_id, &outcomes).await;
         assert!(won > 0, "round {round}: some hold must succeed");
         // Every seat that no winner took was asked for only in windows that lost to a winner.
-        let held: usize = outcomes.iter().filter(|o| o.status == StatusCode::CREATED).map(|o| o.requested.len()).sum();
+        let held: usize = outcomes
+            .iter()
+            .filter(|o| o.status == StatusCode::CREATED)
+            .map(|o| o.requested.len())
+            .sum();
         assert!(held <= SEATS);
     }
 }

@@ -26,15 +26,26 @@ async fn hold_list_and_release() {
     let buyer = app.customer().await;
     let seats = &fixture.seat_ids[..3];
 
-    let held = app.hold(&buyer, fixture.event_id, &[seats[2], seats[0], seats[1]]).await;
+    let held = app
+        .hold(&buyer, fixture.event_id, &[seats[2], seats[0], seats[1]])
+        .await;
     assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
-    assert_eq!(held.body["seat_ids"], json!(seats), "seat ids come back sorted");
+    assert_eq!(
+        held.body["seat_ids"],
+        json!(seats),
+        "seat ids come back sorted"
+    );
     assert_eq!(held.body["event_id"], fixture.event_id);
     assert!(held.body["expires_at"].as_str().unwrap().ends_with('Z'));
     let hold_id = held.body["hold_id"].as_str().unwrap().to_owned();
     assert_eq!(seat_statuses(&app, seats).await, ["held"; 3]);
 
-    let mine = app.call(Service::Holds, request(Method::GET, "/api/holds", Some(&buyer.token), None)).await;
+    let mine = app
+        .call(
+            Service::Holds,
+            request(Method::GET, "/api/holds", Some(&buyer.token), None),
+        )
+        .await;
     assert_eq!(mine.status, StatusCode::OK);
     let items = mine.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -44,46 +55,115 @@ async fn hold_list_and_release() {
 
     // Someone else can neither see nor release it.
     let other = app.customer().await;
-    let theirs = app.call(Service::Holds, request(Method::GET, "/api/holds", Some(&other.token), None)).await;
+    let theirs = app
+        .call(
+            Service::Holds,
+            request(Method::GET, "/api/holds", Some(&other.token), None),
+        )
+        .await;
     assert_eq!(theirs.body["items"], json!([]));
     let foreign = app
-        .call(Service::Holds, request(Method::DELETE, &format!("/api/holds/{hold_id}"), Some(&other.token), None))
+        .call(
+            Service::Holds,
+            request(
+                Method::DELETE,
+                &format!("/api/holds/{hold_id}"),
+                Some(&other.token),
+                None,
+            ),
+        )
         .await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
     assert_eq!(seat_statuses(&app, seats).await, ["held"; 3]);
 
-    let overlap = app.hold(&other, fixture.event_id, &[seats[2], fixture.seat_ids[3]]).await;
+    let overlap = app
+        .hold(&other, fixture.event_id, &[seats[2], fixture.seat_ids[3]])
+        .await;
     assert_eq!(overlap.status, StatusCode::CONFLICT);
     assert_eq!(overlap.error_code(), "seats_unavailable");
     assert_eq!(overlap.body["unavailable_seat_ids"], json!([seats[2]]));
-    assert_eq!(seat_statuses(&app, &[fixture.seat_ids[3]]).await, ["available"], "all or nothing");
+    assert_eq!(
+        seat_statuses(&app, &[fixture.seat_ids[3]]).await,
+        ["available"],
+        "all or nothing"
+    );
 
     let released = app
-        .call(Service::Holds, request(Method::DELETE, &format!("/api/holds/{hold_id}"), Some(&buyer.token), None))
+        .call(
+            Service::Holds,
+            request(
+                Method::DELETE,
+                &format!("/api/holds/{hold_id}"),
+                Some(&buyer.token),
+                None,
+            ),
+        )
         .await;
     assert_eq!(released.status, StatusCode::NO_CONTENT);
     assert_eq!(seat_statuses(&app, seats).await, ["available"; 3]);
     let twice = app
-        .call(Service::Holds, request(Method::DELETE, &format!("/api/holds/{hold_id}"), Some(&buyer.token), None))
+        .call(
+            Service::Holds,
+            request(
+                Method::DELETE,
+                &format!("/api/holds/{hold_id}"),
+                Some(&buyer.token),
+                None,
+            ),
+        )
         .await;
-    assert_eq!(twice.status, StatusCode::NO_CONTENT, "releasing again is harmless");
-    assert_eq!(app.hold(&other, fixture.event_id, seats).await.status, StatusCode::CREATED);
+    assert_eq!(
+        twice.status,
+        StatusCode::NO_CONTENT,
+        "releasing again is harmless"
+    );
+    assert_eq!(
+        app.hold(&other, fixture.event_id, seats).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
 async fn an_expired_hold_frees_its_seats_at_once() {
-    let app = TestApp::spawn_with(HoldPolicy { max_seats: 8, ttl_seconds: 1 }, 10).await;
+    let app = TestApp::spawn_with(
+        HoldPolicy {
+            max_seats: 8,
+            ttl_seconds: 1,
+        },
+        10,
+    )
+    .await;
     let fixture = app.event(1, 1, 4).await;
     let first = app.customer().await;
     let second = app.customer().await;
     let seats = &fixture.seat_ids[..2];
-    assert_eq!(app.hold(&first, fixture.event_id, seats).await.status, StatusCode::CREATED);
-    assert_eq!(app.hold(&second, fixture.event_id, seats).await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.hold(&first, fixture.event_id, seats).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.hold(&second, fixture.event_id, seats).await.status,
+        StatusCode::CONFLICT
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let taken_over = app.hold(&second, fixture.event_id, seats).await;
-    assert_eq!(taken_over.status, StatusCode::CREATED, "{:?}", taken_over.body);
-    let mine = app.call(Service::Holds, request(Method::GET, "/api/holds", Some(&first.token), None)).await;
-    assert_eq!(mine.body["items"], json!([]), "an expired hold is no longer listed");
+    assert_eq!(
+        taken_over.status,
+        StatusCode::CREATED,
+        "{:?}",
+        taken_over.body
+    );
+    let mine = app
+        .call(
+            Service::Holds,
+            request(Method::GET, "/api/holds", Some(&first.token), None),
+        )
+        .await;
+    assert_eq!(
+        mine.body["items"],
+        json!([]),
+        "an expired hold is no longer listed"
+    );
     let holder: String = sqlx::query_scalar(
         "SELECT DISTINCT h.user_id::text FROM catalog.seats s JOIN catalog.holds h ON h.id = s.hold_id WHERE s.id = ANY($1)",
     )
@@ -105,35 +185,144 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
     let token = Some(buyer.token.as_str());
     let organizer = app.auth.issuer.issue(&buyer.id, Role::Organizer).unwrap();
     let s = &fixture.seat_ids;
-    let hold = |seats: serde_json::Value| request(Method::POST, &path, token, Some(json!({ "seat_ids": seats })));
+    let hold = |seats: serde_json::Value| {
+        request(
+            Method::POST,
+            &path,
+            token,
+            Some(json!({ "seat_ids": seats })),
+        )
+    };
     let cases = vec![
-        ("malformed JSON", raw_request(Method::POST, &path, token, "{\"seat_ids\": [1,"), StatusCode::BAD_REQUEST),
-        ("wrong types", hold(json!(["one", "two"])), StatusCode::UNPROCESSABLE_ENTITY),
-        ("not a list", hold(json!(5)), StatusCode::UNPROCESSABLE_ENTITY),
-        ("empty list", hold(json!([])), StatusCode::UNPROCESSABLE_ENTITY),
-        ("nine seats", hold(json!(s[..9])), StatusCode::UNPROCESSABLE_ENTITY),
-        ("duplicates", hold(json!([s[0], s[0]])), StatusCode::UNPROCESSABLE_ENTITY),
-        ("seat of another event", hold(json!([s[0], other_event.seat_ids[0]])), StatusCode::UNPROCESSABLE_ENTITY),
-        ("unknown seat", hold(json!([s[0], 987_654_321])), StatusCode::UNPROCESSABLE_ENTITY),
-        ("oversized body", raw_request(Method::POST, &path, token, &format!("{{\"seat_ids\": [{}]}}", "1,".repeat(40_000))), StatusCode::PAYLOAD_TOO_LARGE),
-        ("unknown event", request(Method::POST, "/api/events/987654321/holds", token, Some(json!({"seat_ids": [s[0]]}))), StatusCode::NOT_FOUND),
-        ("event already started", request(Method::POST, &format!("/api/events/{}/holds", past_event.event_id), token, Some(json!({"seat_ids": [past_event.seat_ids[0]]}))), StatusCode::NOT_FOUND),
-        ("no token", request(Method::POST, &path, None, Some(json!({"seat_ids": [s[0]]}))), StatusCode::UNAUTHORIZED),
-        ("forged token", request(Method::POST, &path, Some("a.b.c"), Some(json!({"seat_ids": [s[0]]}))), StatusCode::UNAUTHORIZED),
-        ("organizer role", request(Method::POST, &path, Some(&organizer), Some(json!({"seat_ids": [s[0]]}))), StatusCode::FORBIDDEN),
-        ("malformed hold id", request(Method::DELETE, "/api/holds/not-a-uuid", token, None), StatusCode::NOT_FOUND),
-        ("unknown hold id", request(Method::DELETE, "/api/holds/6f9619ff-8b86-d011-b42d-00c04fc964ff", token, None), StatusCode::NOT_FOUND),
-        ("wrong method", request(Method::PUT, "/api/holds", token, None), StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "malformed JSON",
+            raw_request(Method::POST, &path, token, "{\"seat_ids\": [1,"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong types",
+            hold(json!(["one", "two"])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "not a list",
+            hold(json!(5)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "empty list",
+            hold(json!([])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "nine seats",
+            hold(json!(s[..9])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "duplicates",
+            hold(json!([s[0], s[0]])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "seat of another event",
+            hold(json!([s[0], other_event.seat_ids[0]])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unknown seat",
+            hold(json!([s[0], 987_654_321])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "oversized body",
+            raw_request(
+                Method::POST,
+                &path,
+                token,
+                &format!("{{\"seat_ids\": [{}]}}", "1,".repeat(40_000)),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "unknown event",
+            request(
+                Method::POST,
+                "/api/events/987654321/holds",
+                token,
+                Some(json!({"seat_ids": [s[0]]})),
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "event already started",
+            request(
+                Method::POST,
+                &format!("/api/events/{}/holds", past_event.event_id),
+                token,
+                Some(json!({"seat_ids": [past_event.seat_ids[0]]})),
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "no token",
+            request(Method::POST, &path, None, Some(json!({"seat_ids": [s[0]]}))),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "forged token",
+            request(
+                Method::POST,
+                &path,
+                Some("a.b.c"),
+                Some(json!({"seat_ids": [s[0]]})),
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "organizer role",
+            request(
+                Method::POST,
+                &path,
+                Some(&organizer),
+                Some(json!({"seat_ids": [s[0]]})),
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "malformed hold id",
+            request(Method::DELETE, "/api/holds/not-a-uuid", token, None),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "unknown hold id",
+            request(
+                Method::DELETE,
+                "/api/holds/6f9619ff-8b86-d011-b42d-00c04fc964ff",
+                token,
+                None,
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "wrong method",
+            request(Method::PUT, "/api/holds", token, None),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
     ];
     for (name, req, expected) in cases {
         let answer = app.call(Service::Holds, req).await;
         assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
         assert!(!answer.error_code().is_empty(), "{name}: {:?}", answer.body);
     }
-    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog.holds").fetch_one(app.pool()).await.unwrap();
-    let touched: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog.seats WHERE status <> 'available'")
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog.holds")
         .fetch_one(app.pool())
         .await
         .unwrap();
+    let touched: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM catalog.seats WHERE status <> 'available'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
     assert_eq!((holds, touched), (0, 0), "no bad request changed anything");
 }

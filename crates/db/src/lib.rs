@@ -22,10 +22,11 @@ pub async fn create_database(server_url: &str, name: &str) -> anyhow::Result<()>
         "database names are letters, digits and underscores: {name:?}"
     );
     let mut conn = PgConnection::connect(server_url).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         sqlx::query(&format!("CREATE DATABASE \"{name}\""))
             .execute(&mut conn)

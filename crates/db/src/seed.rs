@@ -34,7 +34,12 @@ struct SeedEvent {
 }
 
 const fn section(name: &'static str, rows: i32, seats: i32, tier: &'static str) -> Section {
-    Section { name, rows, seats, tier }
+    Section {
+        name,
+        rows,
+        seats,
+        tier,
+    }
 }
 
 static STADIUM: Venue = Venue {
@@ -66,7 +71,11 @@ static ARENA: Venue = Venue {
 };
 
 static THEATER: Venue = Venue {
-    tiers: &[("Stalls", 6_800), ("Dress Circle", 5_200), ("Balcony", 2_900)],
+    tiers: &[
+        ("Stalls", 6_800),
+        ("Dress Circle", 5_200),
+        ("Balcony", 2_900),
+    ],
     sections: &[
         section("Stalls", 15, 20, "Stalls"),
         section("Dress Circle", 8, 18, "Dress Circle"),
@@ -188,12 +197,14 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<SeedReport> {
             continue;
         };
         for (name, base_price) in event.layout.tiers {
-            sqlx::query("INSERT INTO catalog.price_tiers (event_id, name, price_cents) VALUES ($1, $2, $3)")
-                .bind(event_id)
-                .bind(name)
-                .bind(base_price * event.price_percent / 100)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO catalog.price_tiers (event_id, name, price_cents) VALUES ($1, $2, $3)",
+            )
+            .bind(event_id)
+            .bind(name)
+            .bind(base_price * event.price_percent / 100)
+            .execute(&mut *tx)
+            .await?;
         }
         for section in event.layout.sections {
             let added = sqlx::query(
@@ -223,7 +234,11 @@ mod tests {
     use super::*;
 
     fn seats(venue: &Venue) -> i64 {
-        venue.sections.iter().map(|s| i64::from(s.rows * s.seats)).sum()
+        venue
+            .sections
+            .iter()
+            .map(|s| i64::from(s.rows * s.seats))
+            .sum()
     }
 
     #[test]
@@ -233,7 +248,10 @@ mod tests {
         assert!(total >= 20_000, "only {total} seats");
         assert!(EVENTS.iter().any(|e| seats(e.layout) >= 5_000));
         for category in ["concert", "theater", "sports", "festival", "conference"] {
-            assert!(EVENTS.iter().filter(|e| e.category == category).count() >= 4, "{category}");
+            assert!(
+                EVENTS.iter().filter(|e| e.category == category).count() >= 4,
+                "{category}"
+            );
         }
     }
 
@@ -241,7 +259,13 @@ mod tests {
     fn every_section_uses_a_tier_of_its_venue_and_rows_fit_letters() {
         for event in EVENTS {
             for section in event.layout.sections {
-                assert!(event.layout.tiers.iter().any(|(name, _)| *name == section.tier));
+                assert!(
+                    event
+                        .layout
+                        .tiers
+                        .iter()
+                        .any(|(name, _)| *name == section.tier)
+                );
                 assert!((1..=26).contains(&section.rows));
             }
         }

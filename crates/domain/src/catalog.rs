@@ -88,7 +88,9 @@ pub struct EventQuery {
 impl EventQuery {
     /// Parses `key=value` pairs (already percent-decoded). Unknown keys are ignored,
     /// as browsers and proxies add their own.
-    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ApiError> {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ApiError> {
         let mut query = EventQuery {
             category: None,
             search_pattern: None,
@@ -149,7 +151,9 @@ fn parse_bounded(key: &str, value: &str, min: i64, max: i64) -> Result<i64, ApiE
         .parse::<i64>()
         .ok()
         .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| ApiError::validation(format!("{key} must be a whole number from {min} to {max}")))
+        .ok_or_else(|| {
+            ApiError::validation(format!("{key} must be a whole number from {min} to {max}"))
+        })
 }
 
 /// Accepts RFC 3339 instants or plain dates; a plain `to` date includes that whole day.
@@ -191,7 +195,10 @@ mod tests {
     #[test]
     fn defaults_when_nothing_is_asked() {
         let q = EventQuery::parse([]).unwrap();
-        assert_eq!((q.page, q.page_size, q.sort), (1, 20, SortOrder::DateAscending));
+        assert_eq!(
+            (q.page, q.page_size, q.sort),
+            (1, 20, SortOrder::DateAscending)
+        );
         assert_eq!(q.offset(), 0);
     }
 
@@ -227,7 +234,11 @@ mod tests {
             ("from", "yesterday"),
         ] {
             let err = EventQuery::parse([(key, value)]).unwrap_err();
-            assert_eq!(err.status, http::StatusCode::UNPROCESSABLE_ENTITY, "{key}={value}");
+            assert_eq!(
+                err.status,
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "{key}={value}"
+            );
         }
         assert!(EventQuery::parse([("from", "2026-06-01"), ("to", "2026-05-01")]).is_err());
         assert!(EventQuery::parse([("q", "x".repeat(101).as_str())]).is_err());

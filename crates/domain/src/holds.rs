@@ -25,7 +25,10 @@ impl Default for HoldPolicy {
 
 impl HoldPolicy {
     /// From the raw variable values; an absent value takes the default, a malformed one is an error.
-    pub fn from_settings(max_seats: Option<&str>, ttl_seconds: Option<&str>) -> Result<Self, String> {
+    pub fn from_settings(
+        max_seats: Option<&str>,
+        ttl_seconds: Option<&str>,
+    ) -> Result<Self, String> {
         let defaults = Self::default();
         let max_seats = match max_seats {
             None => defaults.max_seats,
@@ -81,8 +84,12 @@ impl SeatSelection {
                 .copied()
                 .filter(|id| !seen.insert(*id))
                 .collect();
-            return Err(ApiError::validation("seat_ids contains duplicates")
-                .with_detail("duplicate_seat_ids", duplicates.into_iter().collect::<Vec<_>>()));
+            return Err(
+                ApiError::validation("seat_ids contains duplicates").with_detail(
+                    "duplicate_seat_ids",
+                    duplicates.into_iter().collect::<Vec<_>>(),
+                ),
+            );
         }
         Ok(Self(unique.into_iter().collect()))
     }
@@ -107,7 +114,10 @@ mod tests {
     #[test]
     fn selections_are_sorted_and_bounded() {
         let policy = HoldPolicy::default();
-        assert_eq!(SeatSelection::parse(&[9, 3, 5], &policy).unwrap().ids(), &[3, 5, 9]);
+        assert_eq!(
+            SeatSelection::parse(&[9, 3, 5], &policy).unwrap().ids(),
+            &[3, 5, 9]
+        );
         assert!(SeatSelection::parse(&[], &policy).is_err());
         assert!(SeatSelection::parse(&[1, 2, 3, 4, 5, 6, 7, 8], &policy).is_ok());
         let too_many = SeatSelection::parse(&[1, 2, 3, 4, 5, 6, 7, 8, 9], &policy).unwrap_err();
@@ -124,7 +134,10 @@ mod tests {
 
     #[test]
     fn policy_reads_settings() {
-        assert_eq!(HoldPolicy::from_settings(None, None).unwrap(), HoldPolicy::default());
+        assert_eq!(
+            HoldPolicy::from_settings(None, None).unwrap(),
+            HoldPolicy::default()
+        );
         let p = HoldPolicy::from_settings(Some("4"), Some("1")).unwrap();
         assert_eq!((p.max_seats, p.ttl_seconds), (4, 1));
         assert!(HoldPolicy::from_settings(Some("0"), None).is_err());

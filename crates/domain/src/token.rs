@@ -106,14 +106,17 @@ impl TokenVerifier {
 
     /// Reads `Authorization: Bearer <token>` and verifies it.
     pub fn caller_from_header(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
-        let header = authorization
-            .ok_or_else(|| ApiError::unauthorized("send an access token: Authorization: Bearer <token>"))?;
+        let header = authorization.ok_or_else(|| {
+            ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
+        })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?;
         self.verify(token)
     }
 }
@@ -178,8 +181,17 @@ mod tests {
         let issuer = test_issuer();
         let verifier = issuer.verifier();
         let token = issuer.issue("u", Role::Gate).unwrap();
-        assert!(verifier.caller_from_header(Some(&format!("Bearer {token}"))).is_ok());
-        for bad in [None, Some("Basic abc"), Some("Bearer "), Some(token.as_str())] {
+        assert!(
+            verifier
+                .caller_from_header(Some(&format!("Bearer {token}")))
+                .is_ok()
+        );
+        for bad in [
+            None,
+            Some("Basic abc"),
+            Some("Bearer "),
+            Some(token.as_str()),
+        ] {
             assert_eq!(
                 verifier.caller_from_header(bad).unwrap_err().status,
                 http::StatusCode::UNAUTHORIZED

@@ -31,7 +31,8 @@ impl NativeBackend {
             .connect(database_url)
             .await
             .map_err(|e| BackendError::Database(e.to_string()))?;
-        let client = redis::Client::open(redis_url).map_err(|e| BackendError::Redis(e.to_string()))?;
+        let client =
+            redis::Client::open(redis_url).map_err(|e| BackendError::Redis(e.to_string()))?;
         let redis = ConnectionManager::new(client)
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))?;
@@ -43,7 +44,10 @@ impl NativeBackend {
     }
 }
 
-fn bind<'q>(mut query: Query<'q, Postgres, PgArguments>, params: &'q [Param]) -> Query<'q, Postgres, PgArguments> {
+fn bind<'q>(
+    mut query: Query<'q, Postgres, PgArguments>,
+    params: &'q [Param],
+) -> Query<'q, Postgres, PgArguments> {
     for param in params {
         query = match param {
             Param::Null => query.bind(None::<String>),
@@ -64,13 +68,22 @@ fn convert(row: &PgRow, columns: &Arc<[String]>) -> Result<Row, BackendError> {
             problem: e.to_string(),
         };
         let value = match column.type_info().name() {
-            "INT8" => row.try_get::<Option<i64>, _>(i).map_err(fail)?.map(Value::Int),
+            "INT8" => row
+                .try_get::<Option<i64>, _>(i)
+                .map_err(fail)?
+                .map(Value::Int),
             "INT4" => row
                 .try_get::<Option<i32>, _>(i)
                 .map_err(fail)?
                 .map(|v| Value::Int(v.into())),
-            "TEXT" | "VARCHAR" | "NAME" => row.try_get::<Option<String>, _>(i).map_err(fail)?.map(Value::Text),
-            "BOOL" => row.try_get::<Option<bool>, _>(i).map_err(fail)?.map(Value::Bool),
+            "TEXT" | "VARCHAR" | "NAME" => row
+                .try_get::<Option<String>, _>(i)
+                .map_err(fail)?
+                .map(Value::Text),
+            "BOOL" => row
+                .try_get::<Option<bool>, _>(i)
+                .map_err(fail)?
+                .map(Value::Bool),
             "INT8[]" => row
                 .try_get::<Option<Vec<i64>>, _>(i)
                 .map_err(fail)?
@@ -96,7 +109,11 @@ impl Backend for NativeBackend {
         let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };
-        let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+        let columns: Arc<[String]> = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
         rows.iter().map(|row| convert(row, &columns)).collect()
     }
 

@@ -44,9 +44,14 @@ async fn route(
         (["api", "auth", "refresh"], &Method::POST) => refresh(backend, settings, req).await,
         (["api", "auth", "logout"], &Method::POST) => logout(backend, settings, req).await,
         (["api", "auth", "me"], &Method::GET) => me(backend, settings, req).await,
-        (["api", "auth", "register" | "login" | "refresh" | "logout" | "me"], _) => {
-            Err(ApiError::method_not_allowed())
-        }
+        (
+            [
+                "api",
+                "auth",
+                "register" | "login" | "refresh" | "logout" | "me",
+            ],
+            _,
+        ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such auth endpoint")),
     }
 }
@@ -146,7 +151,10 @@ async fn register(
     let user = rows.first().ok_or_else(|| {
         ApiError::conflict("email_taken", "an account with this e-mail already exists")
     })?;
-    Ok(web::json(StatusCode::CREATED, &token_answer(settings, user, &refresh)?))
+    Ok(web::json(
+        StatusCode::CREATED,
+        &token_answer(settings, user, &refresh)?,
+    ))
 }
 
 async fn login(
@@ -157,7 +165,8 @@ async fn login(
     let body: LoginBody = web::parse_json(req)?;
     let refused = || ApiError::unauthorized("wrong e-mail or password");
     let email = Email::parse(&body.email).map_err(|_| refused())?;
-    let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM auth.users WHERE email = $1::text");
+    let sql =
+        format!("SELECT {USER_COLUMNS}, password_hash FROM auth.users WHERE email = $1::text");
     let rows = backend.query(&sql, &[email.as_str().into()]).await?;
     let user = rows.first();
     let stored_hash = user.map(|u| u.text("password_hash")).transpose()?;
@@ -177,7 +186,10 @@ async fn login(
             ],
         )
         .await?;
-    Ok(web::json(StatusCode::OK, &token_answer(settings, user, &refresh)?))
+    Ok(web::json(
+        StatusCode::OK,
+        &token_answer(settings, user, &refresh)?,
+    ))
 }
 
 async fn refresh(
@@ -211,7 +223,10 @@ async fn refresh(
         )
         .await?;
     match rows.first() {
-        Some(user) => Ok(web::json(StatusCode::OK, &token_answer(settings, user, &successor)?)),
+        Some(user) => Ok(web::json(
+            StatusCode::OK,
+            &token_answer(settings, user, &successor)?,
+        )),
         None => {
             // A used token coming back means it was copied: end the whole family.
             backend

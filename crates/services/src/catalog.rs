@@ -52,9 +52,13 @@ async fn route(backend: &impl Backend, req: &Request) -> Result<Response, ApiErr
         }
         ["api", "events", id, "seats"] => {
             let id = parse_event_id(id)?;
-            cached(backend, req, &seat_map_cache_key(id), SEAT_MAP_TTL_MS, || {
-                body_of(backend, SEAT_MAP_SQL, vec![id.into()])
-            })
+            cached(
+                backend,
+                req,
+                &seat_map_cache_key(id),
+                SEAT_MAP_TTL_MS,
+                || body_of(backend, SEAT_MAP_SQL, vec![id.into()]),
+            )
             .await
         }
         _ => Err(ApiError::not_found("no such catalog endpoint")),
@@ -87,7 +91,10 @@ async fn list(backend: &impl Backend, req: &Request) -> Result<Response, ApiErro
         query.offset().into(),
         query.page.into(),
     ];
-    cached(backend, req, &key, LIST_TTL_MS, || body_of(backend, &sql, params)).await
+    cached(backend, req, &key, LIST_TTL_MS, || {
+        body_of(backend, &sql, params)
+    })
+    .await
 }
 
 /// Runs a statement whose single `body` column is the JSON answer; no row means 404.
@@ -134,7 +141,8 @@ where
             entry
         }
     };
-    let mut response = if if_none_match_hits(web::header(req, IF_NONE_MATCH.as_str()), &entry.etag) {
+    let mut response = if if_none_match_hits(web::header(req, IF_NONE_MATCH.as_str()), &entry.etag)
+    {
         web::empty(StatusCode::NOT_MODIFIED)
     } else {
         web::raw_json(StatusCode::OK, entry.body.into_bytes())

@@ -101,7 +101,12 @@ pub const HOLD_SQL: &str = concat!(
 );
 
 /// The parameters of [`HOLD_SQL`], in order.
-pub fn hold_params(event_id: i64, seats: &SeatSelection, user_id: &str, ttl_seconds: i64) -> Vec<Param> {
+pub fn hold_params(
+    event_id: i64,
+    seats: &SeatSelection,
+    user_id: &str,
+    ttl_seconds: i64,
+) -> Vec<Param> {
     vec![
         event_id.into(),
         seats.ids().into(),
@@ -120,7 +125,12 @@ async fn create(
     caller.require_role(Role::Customer)?;
     let body: HoldBody = web::parse_json(req)?;
     let seats = SeatSelection::parse(&body.seat_ids, &settings.policy)?;
-    let params = hold_params(event_id, &seats, &caller.user_id, settings.policy.ttl_seconds);
+    let params = hold_params(
+        event_id,
+        &seats,
+        &caller.user_id,
+        settings.policy.ttl_seconds,
+    );
     let row = query_one(backend, HOLD_SQL, &params).await?;
     if !row.bool("event_open")? {
         return Err(ApiError::not_found(format!(
@@ -184,7 +194,10 @@ async fn list(backend: &impl Backend, caller: &Caller) -> Result<Response, ApiEr
         &[caller.user_id.as_str().into(), MAX_LISTED_HOLDS.into()],
     )
     .await?;
-    Ok(web::raw_json(StatusCode::OK, row.text("body")?.into_bytes()))
+    Ok(web::raw_json(
+        StatusCode::OK,
+        row.text("body")?.into_bytes(),
+    ))
 }
 
 /// Releases the caller's hold. Releasing a hold that already ended is a no-op;

@@ -72,7 +72,11 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if let Some(content_type) = req.headers().get(CONTENT_TYPE) {
         let is_json = content_type
             .to_str()
-            .map(|v| v.trim().to_ascii_lowercase().starts_with("application/json"))
+            .map(|v| {
+                v.trim()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            })
             .unwrap_or(false);
         if !is_json {
             return Err(ApiError::unsupported_media_type());
@@ -142,9 +146,15 @@ mod tests {
         let status = |body: &str, ct| parse_json::<Payload>(&post(body, ct)).unwrap_err().status;
         assert_eq!(status("{", None), StatusCode::BAD_REQUEST);
         assert_eq!(status("", None), StatusCode::BAD_REQUEST);
-        assert_eq!(status(r#"{"n": "one"}"#, None), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            status(r#"{"n": "one"}"#, None),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
         assert_eq!(status(r#"{}"#, None), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(r#"{"n":1}"#, Some("text/plain")), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            status(r#"{"n":1}"#, Some("text/plain")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
         let big = format!(r#"{{"n": 1, "pad": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(status(&big, None), StatusCode::PAYLOAD_TOO_LARGE);
     }
@@ -157,7 +167,10 @@ mod tests {
         assert_eq!(segments(&req), ["api", "events", "7", "seats"]);
         assert_eq!(
             query_pairs(&req),
-            [("q".to_string(), "rock night".to_string()), ("page".into(), "2".into())]
+            [
+                ("q".to_string(), "rock night".to_string()),
+                ("page".into(), "2".into())
+            ]
         );
     }
 }

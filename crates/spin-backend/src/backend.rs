@@ -85,7 +85,11 @@ fn to_value(column: &str, value: &DbValue) -> Result<Value, BackendError> {
                 .map(|item| item.ok_or_else(|| unexpected("NULL inside an int8[]".into())))
                 .collect::<Result<_, _>>()?,
         ),
-        other => return Err(unexpected(format!("{other:?} crosses no backend; cast it in SQL"))),
+        other => {
+            return Err(unexpected(format!(
+                "{other:?} crosses no backend; cast it in SQL"
+            )));
+        }
     })
 }
 

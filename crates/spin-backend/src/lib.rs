@@ -53,7 +53,8 @@ async fn read_request(req: Request) -> Result<web::Request, ApiError> {
     let mut collected = Vec::new();
     let mut chunks = body.stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
         if collected.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
         }

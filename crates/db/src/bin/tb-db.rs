@@ -25,13 +25,17 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    ticketbuster_db::migrate(pool).await.context("applying migrations")?;
+    ticketbuster_db::migrate(pool)
+        .await
+        .context("applying migrations")?;
     println!("migrations applied");
     Ok(())
 }
 
 async fn seed(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let report = ticketbuster_db::seed(pool).await.context("seeding the catalog")?;
+    let report = ticketbuster_db::seed(pool)
+        .await
+        .context("seeding the catalog")?;
     println!(
         "seed: {} events added ({} already there), {} seats added",
         report.events_added, report.events_present, report.seats_added

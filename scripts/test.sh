@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, unit tests of the crates, API and race tests
+# against real PostgreSQL and Redis, a wasm build of every component, and the end-to-end
+# suite against `spin up` when spin is on PATH (it says so when it skips).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "toolchain"
+rustup target list --installed 2>/dev/null | grep -q wasm32-wasip2 || rustup target add wasm32-wasip2
+
+step "PostgreSQL and Redis"
+. scripts/services.sh
+# Databases left by earlier runs of the API tests.
+psql -h 127.0.0.1 -U postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'tb_test_%'" |
+  while read -r db; do [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$db\"" || true; done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "wasm build of every component"
+cargo build --quiet --release --target wasm32-wasip2 -p auth -p catalog -p seat-lock -p health
+
+step "unit, API and race tests (real PostgreSQL and Redis)"
+cargo test --workspace --quiet
+
+step "end-to-end suite against spin up"
+if command -v spin >/dev/null 2>&1; then
+  scripts/e2e.sh
+else
+  echo "SKIPPED end-to-end suite: spin is not on PATH (install Spin 4 to run it)" >&2
+fi

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Brings the whole stack up: PostgreSQL and Redis (installed and started when missing),
+# migrations and seed data, the components built for wasm, and `spin up` supervised so
+# that it restarts if it exits (the Redis trigger ends the process when Redis drops).
+#
+#   scripts/up.sh            # listens on 127.0.0.1:3000
+#   SPIN_LISTEN=127.0.0.1:8080 scripts/up.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+listen="${SPIN_LISTEN:-127.0.0.1:3000}"
+
+if ! command -v spin >/dev/null 2>&1; then
+  cat >&2 <<'MSG'
+spin is not on PATH. TicketBuster needs Spin 4 or later (its components use spin-sdk 7).
+Install it with Spin's official installer and put it on PATH, for example:
+    curl -fsSL https://spinframework.dev/downloads/install.sh | bash && sudo mv spin /usr/local/bin/
+then run scripts/up.sh again.
+MSG
+  exit 1
+fi
+
+spin_major=$(spin --version | sed -E 's/^spin ([0-9]+).*/\1/')
+if [ "${spin_major:-0}" -lt 4 ] 2>/dev/null; then
+  echo "TicketBuster needs Spin 4 or later; found: $(spin --version)" >&2
+  exit 1
+fi
+
+. scripts/services.sh
+. scripts/dev-keys.sh
+rustup target list --installed 2>/dev/null | grep -q wasm32-wasip2 || rustup target add wasm32-wasip2
+
+echo "[up] applying migrations and seed data" >&2
+DATABASE_URL="$DATABASE_URL" cargo run --quiet --release -p ticketbuster-db --bin tb-db -- setup
+
+echo "[up] building the components" >&2
+spin build
+
+stop=0
+trap 'stop=1; [ -n "${spin_pid:-}" ] && kill "$spin_pid" 2>/dev/null || true' INT TERM
+echo "[up] TicketBuster on http://$listen (Ctrl-C stops it)" >&2
+while [ "$stop" -eq 0 ]; do
+  spin up --listen "$listen" --runtime-config-file runtime-config.toml &
+  spin_pid=$!
+  wait "$spin_pid" || true
+  [ "$stop" -eq 0 ] || break
+  echo "[up] spin exited; restarting in 1 s" >&2
+  sleep 1
+  . scripts/services.sh
+done

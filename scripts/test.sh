@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+# Keeps cargo test's output and its summary lines, for the closing count.
+counted() { "$@" 2>&1 | tee -a "$results"; }
 
 step "toolchain"
 rustup target list --installed 2>/dev/null | grep -q wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -26,11 +30,17 @@ step "wasm build of every component"
 cargo build --quiet --release --target wasm32-wasip2 -p auth -p catalog -p seat-lock -p health
 
 step "unit, API and race tests (real PostgreSQL and Redis)"
-cargo test --workspace --quiet
+counted cargo test --workspace --quiet
 
 step "end-to-end suite against spin up"
 if command -v spin >/dev/null 2>&1; then
-  scripts/e2e.sh
+  counted scripts/e2e.sh
 else
   echo "SKIPPED end-to-end suite: spin is not on PATH (install Spin 4 to run it)" >&2
 fi
+
+passed=$(grep -Eo '[0-9]+ passed' "$results" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$results" | awk '{s += $1} END {print s + 0}')
+echo
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

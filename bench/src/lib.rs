@@ -19,7 +19,8 @@ impl Figures {
             if latencies.is_empty() {
                 return 0.0;
             }
-            let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
+            let index =
+                ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
             latencies[index].as_secs_f64() * 1000.0
         };
         Self {

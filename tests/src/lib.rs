@@ -203,6 +203,25 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    pub async fn my_holds(&self, customer: &Customer) -> Answer {
+        self.call(
+            Service::Holds,
+            request(Method::GET, "/api/holds", Some(&customer.token), None),
+        )
+        .await
+    }
+
+    pub async fn release(&self, customer: &Customer, hold_id: &str) -> Answer {
+        let path = format!("/api/holds/{hold_id}");
+        self.call(
+            Service::Holds,
+            request(Method::DELETE, &path, Some(&customer.token), None),
+        )
+        .await
+    }
+}
+
 pub struct Customer {
     pub id: String,
     pub token: String,

@@ -15,7 +15,9 @@ fn target() -> Option<String> {
     match std::env::var("TICKETBUSTER_URL") {
         Ok(url) => Some(url),
         Err(_) => {
-            eprintln!("SKIPPED: TICKETBUSTER_URL is not set (scripts/e2e.sh sets it when spin is on PATH)");
+            eprintln!(
+                "SKIPPED: TICKETBUSTER_URL is not set (scripts/e2e.sh sets it when spin is on PATH)"
+            );
             None
         }
     }
@@ -23,12 +25,17 @@ fn target() -> Option<String> {
 
 impl Client {
     async fn connect(base: String) -> Self {
-        let client = Self { base, http: reqwest::Client::new() };
+        let client = Self {
+            base,
+            http: reqwest::Client::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match client.http.get(client.url("/api/health")).send().await {
                 Ok(r) if r.status() == StatusCode::OK => return client,
-                _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
                 other => panic!("the app never became healthy: {other:?}"),
             }
         }
@@ -38,12 +45,19 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let response = req.send().await.expect("request reaches spin");
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, headers, body)
     }
 
@@ -66,13 +80,19 @@ impl Client {
     }
 
     async fn delete(&self, path: &str, token: &str) -> StatusCode {
-        self.send(self.http.delete(self.url(path)).bearer_auth(token)).await.0
+        self.send(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
+            .0
     }
 
     async fn register(&self, name: &str) -> (String, Value) {
         let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
         let (status, body) = self
-            .post("/api/auth/register", None, json!({"email": email, "password": "correct horse battery", "name": name}))
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "password": "correct horse battery", "name": name}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (body["access_token"].as_str().unwrap().to_owned(), body)
@@ -80,7 +100,9 @@ impl Client {
 
     async fn stadium(&self) -> (i64, Vec<i64>) {
         let (_, list) = self.get("/api/events?q=Stadium%20Tour", None).await;
-        let id = list["items"][0]["id"].as_i64().expect("the seeded stadium event");
+        let id = list["items"][0]["id"]
+            .as_i64()
+            .expect("the seeded stadium event");
         let (_, map) = self.get(&format!("/api/events/{id}/seats"), None).await;
         let free = map["sections"]
             .as_array()
@@ -105,25 +127,65 @@ async fn accounts_through_spin() {
     assert_eq!((status, &me["email"]), (StatusCode::OK, &json!(email)));
 
     let (status, again) = app
-        .post("/api/auth/register", None, json!({"email": email, "password": "correct horse battery", "name": "x"}))
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": email, "password": "correct horse battery", "name": "x"}),
+        )
         .await;
-    assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("email_taken"))
+    );
 
-    let (status, login) = app.post("/api/auth/login", None, json!({"email": email, "password": "correct horse battery"})).await;
+    let (status, login) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let refresh = login["refresh_token"].as_str().unwrap();
-    let (status, rotated) = app.post("/api/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    let (status, rotated) = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app.post("/api/auth/refresh", None, json!({"refresh_token": refresh})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a used refresh token is refused");
     let (status, _) = app
-        .post("/api/auth/logout", Some(rotated["access_token"].as_str().unwrap()), json!({"refresh_token": rotated["refresh_token"]}))
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a used refresh token is refused"
+    );
+    let (status, _) = app
+        .post(
+            "/api/auth/logout",
+            Some(rotated["access_token"].as_str().unwrap()),
+            json!({"refresh_token": rotated["refresh_token"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    let (status, wrong) = app.post("/api/auth/login", None, json!({"email": email, "password": "wrong password!"})).await;
-    assert_eq!((status, wrong["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
-    let (status, _) = app.post("/api/auth/register", None, json!({"email": "a@b.co", "password": "short", "name": "x"})).await;
+    let (status, wrong) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(
+        (status, wrong["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _) = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "a@b.co", "password": "short", "name": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = app.get("/api/auth/me", Some("forged.token.here")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -136,23 +198,40 @@ async fn catalog_through_spin() {
     let (status, list) = app.get("/api/events?page_size=100", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(list["total"].as_i64().unwrap() >= 24);
-    let (_, concerts) = app.get("/api/events?category=concert&sort=-price", None).await;
-    assert!(concerts["items"].as_array().unwrap().iter().all(|e| e["category"] == "concert"));
+    let (_, concerts) = app
+        .get("/api/events?category=concert&sort=-price", None)
+        .await;
+    assert!(
+        concerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["category"] == "concert")
+    );
     let (id, free) = app.stadium().await;
     assert!(free.len() >= 5_000);
     let (status, detail) = app.get(&format!("/api/events/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["total_seats"], 6000);
 
-    let (status, headers, _) = app.send(app.http.get(app.url(&format!("/api/events/{id}")))).await;
+    let (status, headers, _) = app
+        .send(app.http.get(app.url(&format!("/api/events/{id}"))))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let (status, _, _) = app
-        .send(app.http.get(app.url(&format!("/api/events/{id}"))).header("if-none-match", etag))
+        .send(
+            app.http
+                .get(app.url(&format!("/api/events/{id}")))
+                .header("if-none-match", etag),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     let (status, body) = app.get("/api/events/999999", None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (status, _) = app.get("/api/events?sort=sideways", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -167,7 +246,9 @@ async fn holds_through_spin() {
     let seats = &free[..2];
     let holds = format!("/api/events/{event}/holds");
 
-    let (status, held) = app.post(&holds, Some(&ana), json!({"seat_ids": seats})).await;
+    let (status, held) = app
+        .post(&holds, Some(&ana), json!({"seat_ids": seats}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{held}");
     let hold_id = held["hold_id"].as_str().unwrap().to_owned();
     let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
@@ -182,37 +263,74 @@ async fn holds_through_spin() {
             .map(|s| s["status"].as_str().unwrap().to_owned())
             .unwrap()
     };
-    assert_eq!(status_of(&map, seats[0]), "held", "the seat map shows the hold at once");
+    assert_eq!(
+        status_of(&map, seats[0]),
+        "held",
+        "the seat map shows the hold at once"
+    );
 
-    let (status, refused) = app.post(&holds, Some(&bob), json!({"seat_ids": [seats[1], free[2]]})).await;
+    let (status, refused) = app
+        .post(&holds, Some(&bob), json!({"seat_ids": [seats[1], free[2]]}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(refused["unavailable_seat_ids"], json!([seats[1]]));
     let (_, mine) = app.get("/api/holds", Some(&ana)).await;
     assert_eq!(mine["items"][0]["hold_id"], hold_id.as_str());
-    assert_eq!(app.delete(&format!("/api/holds/{hold_id}"), &bob).await, StatusCode::NOT_FOUND);
-    assert_eq!(app.delete(&format!("/api/holds/{hold_id}"), &ana).await, StatusCode::NO_CONTENT);
-    let (status, _) = app.post(&holds, Some(&bob), json!({"seat_ids": seats})).await;
+    assert_eq!(
+        app.delete(&format!("/api/holds/{hold_id}"), &bob).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/api/holds/{hold_id}"), &ana).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, _) = app
+        .post(&holds, Some(&bob), json!({"seat_ids": seats}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "released seats are free again");
 
     // Expiry: the suite runs spin with a short hold TTL (E2E_HOLD_TTL_SECONDS).
-    let ttl: u64 = std::env::var("E2E_HOLD_TTL_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ttl: u64 = std::env::var("E2E_HOLD_TTL_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     if ttl > 0 && ttl <= 10 {
-        let (status, _) = app.post(&holds, Some(&ana), json!({"seat_ids": [free[3]]})).await;
+        let (status, _) = app
+            .post(&holds, Some(&ana), json!({"seat_ids": [free[3]]}))
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         tokio::time::sleep(Duration::from_millis(ttl * 1000 + 200)).await;
-        let (status, body) = app.post(&holds, Some(&bob), json!({"seat_ids": [free[3]]})).await;
-        assert_eq!(status, StatusCode::CREATED, "an expired hold frees its seat: {body}");
+        let (status, body) = app
+            .post(&holds, Some(&bob), json!({"seat_ids": [free[3]]}))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "an expired hold frees its seat: {body}"
+        );
     }
 
     let big = format!("{{\"seat_ids\": [{}1]}}", "1,".repeat(40_000));
     let (status, _, body) = app
-        .send(app.http.post(app.url(&holds)).bearer_auth(&ana).header("content-type", "application/json").body(big))
+        .send(
+            app.http
+                .post(app.url(&holds))
+                .bearer_auth(&ana)
+                .header("content-type", "application/json")
+                .body(big),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     let bad = [
         (json!({"seat_ids": []}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"seat_ids": free[10..19]}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"seat_ids": [free[20], free[20]]}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"seat_ids": free[10..19]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"seat_ids": [free[20], free[20]]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (json!({"seat_ids": "all"}), StatusCode::UNPROCESSABLE_ENTITY),
     ];
     for (body, expected) in bad {
@@ -221,9 +339,17 @@ async fn holds_through_spin() {
         assert!(answer["error"]["message"].is_string());
     }
     let (status, _, _) = app
-        .send(app.http.post(app.url(&holds)).bearer_auth(&ana).header("content-type", "application/json").body("{\"seat_ids\":"))
+        .send(
+            app.http
+                .post(app.url(&holds))
+                .bearer_auth(&ana)
+                .header("content-type", "application/json")
+                .body("{\"seat_ids\":"),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = app.post(&holds, None, json!({"seat_ids": [free[30]]})).await;
+    let (status, _) = app
+        .post(&holds, None, json!({"seat_ids": [free[30]]}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -40,12 +40,7 @@ async fn hold_list_and_release() {
     let hold_id = held.body["hold_id"].as_str().unwrap().to_owned();
     assert_eq!(seat_statuses(&app, seats).await, ["held"; 3]);
 
-    let mine = app
-        .call(
-            Service::Holds,
-            request(Method::GET, "/api/holds", Some(&buyer.token), None),
-        )
-        .await;
+    let mine = app.my_holds(&buyer).await;
     assert_eq!(mine.status, StatusCode::OK);
     let items = mine.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -55,24 +50,9 @@ async fn hold_list_and_release() {
 
     // Someone else can neither see nor release it.
     let other = app.customer().await;
-    let theirs = app
-        .call(
-            Service::Holds,
-            request(Method::GET, "/api/holds", Some(&other.token), None),
-        )
-        .await;
+    let theirs = app.my_holds(&other).await;
     assert_eq!(theirs.body["items"], json!([]));
-    let foreign = app
-        .call(
-            Service::Holds,
-            request(
-                Method::DELETE,
-                &format!("/api/holds/{hold_id}"),
-                Some(&other.token),
-                None,
-            ),
-        )
-        .await;
+    let foreign = app.release(&other, &hold_id).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
     assert_eq!(seat_statuses(&app, seats).await, ["held"; 3]);
 
@@ -88,30 +68,10 @@ async fn hold_list_and_release() {
         "all or nothing"
     );
 
-    let released = app
-        .call(
-            Service::Holds,
-            request(
-                Method::DELETE,
-                &format!("/api/holds/{hold_id}"),
-                Some(&buyer.token),
-                None,
-            ),
-        )
-        .await;
+    let released = app.release(&buyer, &hold_id).await;
     assert_eq!(released.status, StatusCode::NO_CONTENT);
     assert_eq!(seat_statuses(&app, seats).await, ["available"; 3]);
-    let twice = app
-        .call(
-            Service::Holds,
-            request(
-                Method::DELETE,
-                &format!("/api/holds/{hold_id}"),
-                Some(&buyer.token),
-                None,
-            ),
-        )
-        .await;
+    let twice = app.release(&buyer, &hold_id).await;
     assert_eq!(
         twice.status,
         StatusCode::NO_CONTENT,
@@ -153,12 +113,7 @@ async fn an_expired_hold_frees_its_seats_at_once() {
         "{:?}",
         taken_over.body
     );
-    let mine = app
-        .call(
-            Service::Holds,
-            request(Method::GET, "/api/holds", Some(&first.token), None),
-        )
-        .await;
+    let mine = app.my_holds(&first).await;
     assert_eq!(
         mine.body["items"],
         json!([]),

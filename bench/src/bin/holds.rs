@@ -31,25 +31,42 @@ async fn main() -> anyhow::Result<()> {
     let url: String = arg("--url", "http://127.0.0.1:3000".to_string());
     let database_url: String = arg(
         "--database-url",
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ticketbuster".into()),
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ticketbuster".into()),
     );
     let clients: usize = arg("--clients", 64);
     let seconds: u64 = arg("--seconds", 10);
     let runs: usize = arg("--runs", 3);
-    ensure!(clients > 0 && seconds > 0 && runs > 0, "clients, seconds and runs must be positive");
+    ensure!(
+        clients > 0 && seconds > 0 && runs > 0,
+        "clients, seconds and runs must be positive"
+    );
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
-    let health = http.get(format!("{url}/api/health")).send().await.context("is spin up running?")?;
-    ensure!(health.status().is_success(), "{url}/api/health answered {}", health.status());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let health = http
+        .get(format!("{url}/api/health"))
+        .send()
+        .await
+        .context("is spin up running?")?;
+    ensure!(
+        health.status().is_success(),
+        "{url}/api/health answered {}",
+        health.status()
+    );
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(clients as u32)
         .connect(&database_url)
         .await?;
     let buyers = Arc::new(register_buyers(&http, &url, clients).await?);
-    println!("holds benchmark: {clients} clients, {seconds} s per phase, {runs} runs, target {url}");
+    println!(
+        "holds benchmark: {clients} clients, {seconds} s per phase, {runs} runs, target {url}"
+    );
 
     let duration = Duration::from_secs(seconds);
-    let (mut spin_rates, mut sql_rates, mut spin_p50, mut spin_p99) = (vec![], vec![], vec![], vec![]);
+    let (mut spin_rates, mut sql_rates, mut spin_p50, mut spin_p99) =
+        (vec![], vec![], vec![], vec![]);
     for run in 1..=runs {
         let event = BenchEvent::create(&pool, clients as i64 * SEATS_PER_CLIENT).await?;
         let spin = through_spin(&http, &url, &buyers, &event, duration).await;
@@ -58,7 +75,10 @@ async fn main() -> anyhow::Result<()> {
         let sql = bare_sql(&pool, &buyers, &event, duration).await;
         event.delete(&pool).await?;
         println!("run {run}: spin {spin}");
-        println!("run {run}: sql  {sql}   spin/sql = {:.0} %", 100.0 * spin.per_second / sql.per_second);
+        println!(
+            "run {run}: sql  {sql}   spin/sql = {:.0} %",
+            100.0 * spin.per_second / sql.per_second
+        );
         spin_rates.push(spin.per_second);
         spin_p50.push(spin.p50_ms);
         spin_p99.push(spin.p99_ms);
@@ -74,7 +94,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn register_buyers(http: &reqwest::Client, url: &str, count: usize) -> anyhow::Result<Vec<Buyer>> {
+async fn register_buyers(
+    http: &reqwest::Client,
+    url: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Buyer>> {
     let mut buyers = Vec::with_capacity(count);
     for i in 0..count {
         let email = format!("bench-{i}-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -88,7 +112,10 @@ async fn register_buyers(http: &reqwest::Client, url: &str, count: usize) -> any
             .await?;
         buyers.push(Buyer {
             id: answer["user"]["id"].as_str().context("user id")?.to_owned(),
-            token: answer["access_token"].as_str().context("access token")?.to_owned(),
+            token: answer["access_token"]
+                .as_str()
+                .context("access token")?
+                .to_owned(),
         });
     }
     Ok(buyers)
@@ -135,8 +162,14 @@ impl BenchEvent {
     }
 
     async fn delete(self, pool: &PgPool) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM catalog.holds WHERE event_id = $1").bind(self.id).execute(pool).await?;
-        sqlx::query("DELETE FROM catalog.events WHERE id = $1").bind(self.id).execute(pool).await?;
+        sqlx::query("DELETE FROM catalog.holds WHERE event_id = $1")
+            .bind(self.id)
+            .execute(pool)
+            .await?;
+        sqlx::query("DELETE FROM catalog.events WHERE id = $1")
+            .bind(self.id)
+            .execute(pool)
+            .await?;
         Ok(())
     }
 }
@@ -179,12 +212,30 @@ where
     Figures::from_latencies(latencies, errors, start.elapsed())
 }
 
-async fn through_spin(http: &reqwest::Client, url: &str, buyers: &Arc<Vec<Buyer>>, event: &BenchEvent, duration: Duration) -> Figures {
-    let (http, endpoint, buyers) = (http.clone(), format!("{url}/api/events/{}/holds", event.id), buyers.clone());
-    let seats: Vec<Option<i64>> = (0..buyers.len()).flat_map(|c| (0..SEATS_PER_CLIENT).map(move |n| (c, n))).map(|(c, n)| event.seat(c, n)).collect();
+async fn through_spin(
+    http: &reqwest::Client,
+    url: &str,
+    buyers: &Arc<Vec<Buyer>>,
+    event: &BenchEvent,
+    duration: Duration,
+) -> Figures {
+    let (http, endpoint, buyers) = (
+        http.clone(),
+        format!("{url}/api/events/{}/holds", event.id),
+        buyers.clone(),
+    );
+    let seats: Vec<Option<i64>> = (0..buyers.len())
+        .flat_map(|c| (0..SEATS_PER_CLIENT).map(move |n| (c, n)))
+        .map(|(c, n)| event.seat(c, n))
+        .collect();
     let seats = Arc::new(seats);
     drive(buyers.len(), duration, move |client, n| {
-        let (http, endpoint, buyers, seats) = (http.clone(), endpoint.clone(), buyers.clone(), seats.clone());
+        let (http, endpoint, buyers, seats) = (
+            http.clone(),
+            endpoint.clone(),
+            buyers.clone(),
+            seats.clone(),
+        );
         async move {
             let seat = (*seats.get(client * SEATS_PER_CLIENT as usize + n as usize)?)?;
             let answer = http
@@ -199,9 +250,18 @@ async fn through_spin(http: &reqwest::Client, url: &str, buyers: &Arc<Vec<Buyer>
     .await
 }
 
-async fn bare_sql(pool: &PgPool, buyers: &Arc<Vec<Buyer>>, event: &BenchEvent, duration: Duration) -> Figures {
+async fn bare_sql(
+    pool: &PgPool,
+    buyers: &Arc<Vec<Buyer>>,
+    event: &BenchEvent,
+    duration: Duration,
+) -> Figures {
     let (pool, buyers, event_id) = (pool.clone(), buyers.clone(), event.id);
-    let seats: Arc<Vec<Option<i64>>> = Arc::new((0..buyers.len()).flat_map(|c| (0..SEATS_PER_CLIENT).map(move |n| event.seat(c, n))).collect());
+    let seats: Arc<Vec<Option<i64>>> = Arc::new(
+        (0..buyers.len())
+            .flat_map(|c| (0..SEATS_PER_CLIENT).map(move |n| event.seat(c, n)))
+            .collect(),
+    );
     drive(buyers.len(), duration, move |client, n| {
         let (pool, buyers, seats) = (pool.clone(), buyers.clone(), seats.clone());
         async move {
@@ -218,7 +278,10 @@ async fn bare_sql(pool: &PgPool, buyers: &Arc<Vec<Buyer>>, event: &BenchEvent, d
                 };
             }
             let row = query.fetch_one(&pool).await;
-            Some(matches!(row.map(|r| r.try_get::<Option<String>, _>("hold_id")), Ok(Ok(Some(_)))))
+            Some(matches!(
+                row.map(|r| r.try_get::<Option<String>, _>("hold_id")),
+                Ok(Ok(Some(_)))
+            ))
         }
     })
     .await

@@ -2,7 +2,6 @@
 //! services the Spin components run, driven natively against the real databases.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -155,12 +154,5 @@ impl Backend for NativeBackend {
             .await
             .map(|_| ())
             .map_err(|e| BackendError::Redis(e.to_string()))
-    }
-
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default()
     }
 }

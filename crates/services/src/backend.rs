@@ -158,8 +158,13 @@ pub trait Backend {
 
     async fn redis_ping(&self) -> Result<(), BackendError>;
 
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
+    /// Milliseconds since the Unix epoch (the wall clock of Spin's host and of native code alike).
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
 }
 
 /// The one row a statement is known to return.

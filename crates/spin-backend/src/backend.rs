@@ -4,7 +4,6 @@
 
 use std::cell::OnceCell;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
@@ -160,12 +159,5 @@ impl Backend for SpinBackend {
             .await
             .map(|_| ())
             .map_err(|e| BackendError::Redis(e.to_string()))
-    }
-
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default()
     }
 }

@@ -44,6 +44,7 @@ impl Answer {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub enum Service {
     Auth,
     Catalog,
@@ -203,7 +204,22 @@ impl TestApp {
     }
 }
 
+/// A bad request, named, with the status it must get.
+pub type Case = (&'static str, http::Request<Bytes>, StatusCode);
+
 impl TestApp {
+    /// Sends each case and checks its status and that it answers the JSON error shape
+    /// with a message.
+    pub async fn assert_refused(&self, service: Service, cases: Vec<Case>) {
+        for (name, req, expected) in cases {
+            let answer = self.call(service, req).await;
+            assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
+            assert!(!answer.error_code().is_empty(), "{name}: {:?}", answer.body);
+            let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+            assert!(!message.is_empty(), "{name}: no message");
+        }
+    }
+
     pub async fn my_holds(&self, customer: &Customer) -> Answer {
         self.call(
             Service::Holds,

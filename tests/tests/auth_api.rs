@@ -2,7 +2,7 @@
 
 use http::{Method, StatusCode};
 use serde_json::json;
-use ticketbuster_tests::{Service, TestApp, raw_request, request};
+use ticketbuster_tests::{Case, Service, TestApp, raw_request, request};
 
 async fn post(
     app: &TestApp,
@@ -168,7 +168,9 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
     let app = TestApp::spawn().await;
     app.register("known@example.com").await;
     let valid = |email: &str| json!({"email": email, "password": "long enough pw", "name": "N"});
-    let cases: Vec<(&str, http::Request<bytes::Bytes>, StatusCode)> = vec![
+    let post_json =
+        |path: &str, body: serde_json::Value| request(Method::POST, path, None, Some(body));
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             raw_request(Method::POST, "/api/auth/register", None, "{\"email\":"),
@@ -181,51 +183,35 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
         ),
         (
             "wrong types",
-            request(
-                Method::POST,
+            post_json(
                 "/api/auth/register",
-                None,
-                Some(json!({"email": 5, "password": true, "name": []})),
+                json!({"email": 5, "password": true, "name": []}),
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             "missing field",
-            request(
-                Method::POST,
-                "/api/auth/register",
-                None,
-                Some(json!({"email": "a@example.com"})),
-            ),
+            post_json("/api/auth/register", json!({"email": "a@example.com"})),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             "short password",
-            request(
-                Method::POST,
+            post_json(
                 "/api/auth/register",
-                None,
-                Some(json!({"email": "a@example.com", "password": "123456789", "name": "N"})),
+                json!({"email": "a@example.com", "password": "123456789", "name": "N"}),
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             "invalid email",
-            request(
-                Method::POST,
-                "/api/auth/register",
-                None,
-                Some(valid("not-an-email")),
-            ),
+            post_json("/api/auth/register", valid("not-an-email")),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             "empty name",
-            request(
-                Method::POST,
+            post_json(
                 "/api/auth/register",
-                None,
-                Some(json!({"email": "a@example.com", "password": "long enough pw", "name": "  "})),
+                json!({"email": "a@example.com", "password": "long enough pw", "name": "  "}),
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
@@ -241,32 +227,23 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
         ),
         (
             "wrong password",
-            request(
-                Method::POST,
+            post_json(
                 "/api/auth/login",
-                None,
-                Some(json!({"email": "known@example.com", "password": "not the password"})),
+                json!({"email": "known@example.com", "password": "not the password"}),
             ),
             StatusCode::UNAUTHORIZED,
         ),
         (
             "unknown user",
-            request(
-                Method::POST,
+            post_json(
                 "/api/auth/login",
-                None,
-                Some(json!({"email": "nobody@example.com", "password": "not the password"})),
+                json!({"email": "nobody@example.com", "password": "not the password"}),
             ),
             StatusCode::UNAUTHORIZED,
         ),
         (
             "unknown refresh token",
-            request(
-                Method::POST,
-                "/api/auth/refresh",
-                None,
-                Some(json!({"refresh_token": "00ff"})),
-            ),
+            post_json("/api/auth/refresh", json!({"refresh_token": "00ff"})),
             StatusCode::UNAUTHORIZED,
         ),
         (
@@ -286,12 +263,7 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
         ),
         (
             "logout without token",
-            request(
-                Method::POST,
-                "/api/auth/logout",
-                None,
-                Some(json!({"refresh_token": "x"})),
-            ),
+            post_json("/api/auth/logout", json!({"refresh_token": "x"})),
             StatusCode::UNAUTHORIZED,
         ),
         (
@@ -305,21 +277,7 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
             StatusCode::METHOD_NOT_ALLOWED,
         ),
     ];
-    for (name, req, expected) in cases {
-        let answer = app.call(Service::Auth, req).await;
-        assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
-        assert!(
-            !answer.error_code().is_empty(),
-            "{name}: error shape {:?}",
-            answer.body
-        );
-        assert!(
-            answer.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{name}"
-        );
-    }
+    app.assert_refused(Service::Auth, cases).await;
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM auth.users")
         .fetch_one(app.pool())
         .await

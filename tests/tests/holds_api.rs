@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::holds::HoldPolicy;
-use ticketbuster_tests::{Service, TestApp, raw_request, request};
+use ticketbuster_tests::{Case, Service, TestApp, raw_request, request};
 
 async fn seat_statuses(app: &TestApp, seat_ids: &[i64]) -> Vec<String> {
     sqlx::query_scalar(
@@ -148,7 +148,7 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
             Some(json!({ "seat_ids": seats })),
         )
     };
-    let cases = vec![
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             raw_request(Method::POST, &path, token, "{\"seat_ids\": [1,"),
@@ -265,11 +265,7 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
             StatusCode::METHOD_NOT_ALLOWED,
         ),
     ];
-    for (name, req, expected) in cases {
-        let answer = app.call(Service::Holds, req).await;
-        assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
-        assert!(!answer.error_code().is_empty(), "{name}: {:?}", answer.body);
-    }
+    app.assert_refused(Service::Holds, cases).await;
     let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog.holds")
         .fetch_one(app.pool())
         .await

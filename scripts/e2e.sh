@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 listen="${E2E_LISTEN:-127.0.0.1:3099}"
 db=ticketbuster_e2e
+# Short holds, so the suite can watch one expire through spin.
+hold_ttl=3
 work=$(mktemp -d)
 spin_pid=""
 cleanup() {
@@ -28,10 +30,10 @@ TOML
 
 spin build >/dev/null
 SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db" \
-E2E_HOLD_TTL_SECONDS=3 SPIN_VARIABLE_HOLD_TTL_SECONDS=3 \
+SPIN_VARIABLE_HOLD_TTL_SECONDS=$hold_ttl \
   spin up --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
 spin_pid=$!
 sleep 1
 kill -0 "$spin_pid" 2>/dev/null || { cat "$work/spin.log" >&2; echo "spin up exited" >&2; exit 1; }
-TICKETBUSTER_URL="http://$listen" cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture ||
+E2E_HOLD_TTL_SECONDS=$hold_ttl TICKETBUSTER_URL="http://$listen" cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture ||
   { echo "--- spin log ---" >&2; tail -n 50 "$work/spin.log" >&2; exit 1; }

@@ -19,7 +19,10 @@ use ticketbuster_domain::holds::SeatSelection;
 use ticketbuster_services::Param;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
 
-const SEATS_PER_CLIENT: i64 = 4_000;
+/// Enough seats for every client to hold one per request at up to 6,000 holds/s.
+fn seats_per_client(clients: usize, seconds: u64) -> i64 {
+    (6_000 * seconds as i64 / clients as i64).max(2_000)
+}
 
 struct Buyer {
     id: String,
@@ -68,10 +71,11 @@ async fn main() -> anyhow::Result<()> {
     let (mut spin_rates, mut sql_rates, mut spin_p50, mut spin_p99) =
         (vec![], vec![], vec![], vec![]);
     for run in 1..=runs {
-        let event = BenchEvent::create(&pool, clients as i64 * SEATS_PER_CLIENT).await?;
+        let per_client = seats_per_client(clients, seconds);
+        let event = BenchEvent::create(&pool, clients, per_client).await?;
         let spin = through_spin(&http, &url, &buyers, &event, duration).await;
         event.delete(&pool).await?;
-        let event = BenchEvent::create(&pool, clients as i64 * SEATS_PER_CLIENT).await?;
+        let event = BenchEvent::create(&pool, clients, per_client).await?;
         let sql = bare_sql(&pool, &buyers, &event, duration).await;
         event.delete(&pool).await?;
         println!("run {run}: spin {spin}");
@@ -125,10 +129,12 @@ async fn register_buyers(
 struct BenchEvent {
     id: i64,
     first_seat: i64,
+    per_client: i64,
 }
 
 impl BenchEvent {
-    async fn create(pool: &PgPool, seats: i64) -> anyhow::Result<Self> {
+    async fn create(pool: &PgPool, clients: usize, per_client: i64) -> anyhow::Result<Self> {
+        let seats = clients as i64 * per_client;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status)
              VALUES ($1, 'Benchmark', 'concert', 'benchmark event', 'Bench', 'Bench',
@@ -153,12 +159,16 @@ impl BenchEvent {
         .fetch_one(pool)
         .await?;
         sqlx::query("ANALYZE catalog.seats").execute(pool).await?;
-        Ok(Self { id, first_seat })
+        Ok(Self {
+            id,
+            first_seat,
+            per_client,
+        })
     }
 
     /// The `n`-th seat of client `client`: clients never share a seat.
     fn seat(&self, client: usize, n: i64) -> Option<i64> {
-        (n < SEATS_PER_CLIENT).then(|| self.first_seat + client as i64 * SEATS_PER_CLIENT + n)
+        (n < self.per_client).then(|| self.first_seat + client as i64 * self.per_client + n)
     }
 
     async fn delete(self, pool: &PgPool) -> anyhow::Result<()> {
@@ -212,6 +222,17 @@ where
     Figures::from_latencies(latencies, errors, start.elapsed())
 }
 
+/// Each client's seats, in the order it holds them.
+fn seat_plan(event: &BenchEvent, clients: usize) -> Vec<Vec<i64>> {
+    (0..clients)
+        .map(|c| {
+            (0..event.per_client)
+                .filter_map(|n| event.seat(c, n))
+                .collect()
+        })
+        .collect()
+}
+
 async fn through_spin(
     http: &reqwest::Client,
     url: &str,
@@ -224,11 +245,7 @@ async fn through_spin(
         format!("{url}/api/events/{}/holds", event.id),
         buyers.clone(),
     );
-    let seats: Vec<Option<i64>> = (0..buyers.len())
-        .flat_map(|c| (0..SEATS_PER_CLIENT).map(move |n| (c, n)))
-        .map(|(c, n)| event.seat(c, n))
-        .collect();
-    let seats = Arc::new(seats);
+    let seats = Arc::new(seat_plan(event, buyers.len()));
     drive(buyers.len(), duration, move |client, n| {
         let (http, endpoint, buyers, seats) = (
             http.clone(),
@@ -237,7 +254,7 @@ async fn through_spin(
             seats.clone(),
         );
         async move {
-            let seat = (*seats.get(client * SEATS_PER_CLIENT as usize + n as usize)?)?;
+            let seat = *seats.get(client)?.get(n as usize)?;
             let answer = http
                 .post(&endpoint)
                 .bearer_auth(&buyers[client].token)
@@ -257,15 +274,11 @@ async fn bare_sql(
     duration: Duration,
 ) -> Figures {
     let (pool, buyers, event_id) = (pool.clone(), buyers.clone(), event.id);
-    let seats: Arc<Vec<Option<i64>>> = Arc::new(
-        (0..buyers.len())
-            .flat_map(|c| (0..SEATS_PER_CLIENT).map(move |n| event.seat(c, n)))
-            .collect(),
-    );
+    let seats = Arc::new(seat_plan(event, buyers.len()));
     drive(buyers.len(), duration, move |client, n| {
         let (pool, buyers, seats) = (pool.clone(), buyers.clone(), seats.clone());
         async move {
-            let seat = (*seats.get(client * SEATS_PER_CLIENT as usize + n as usize)?)?;
+            let seat = *seats.get(client)?.get(n as usize)?;
             let selection = SeatSelection::parse(&[seat], &Default::default()).ok()?;
             let mut query = sqlx::query(HOLD_SQL);
             for param in hold_params(event_id, &selection, &buyers[client].id, 600) {

@@ -1,5 +1,7 @@
-//! Access tokens: short-lived EdDSA (Ed25519) JWTs. The auth component signs with the
-//! private key; every other component, and the sidecar, verifies with the public key alone.
+//! Access tokens: short-lived HS256 JWTs under one secret held by our own components and
+//! sidecar. Every request verifies one, so the check must be cheap: HMAC-SHA256 costs a few
+//! microseconds where an Ed25519 verification costs hundreds in wasm. Signatures that
+//! outsiders verify (tickets) use Ed25519 instead.
 
 use jwt_simple::prelude::*;
 
@@ -35,22 +37,32 @@ impl Caller {
     }
 }
 
+/// Secrets shorter than this are refused: HS256 is only as strong as its key.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+fn key_from_secret(secret: &str) -> Result<HS256Key, String> {
+    let secret = secret.trim();
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "the token secret must have at least {MIN_SECRET_BYTES} bytes"
+        ));
+    }
+    Ok(HS256Key::from_bytes(secret.as_bytes()))
+}
+
 pub struct TokenIssuer {
-    key: Ed25519KeyPair,
+    key: HS256Key,
 }
 
 impl TokenIssuer {
-    /// From a PKCS#8 PEM private key, as `openssl genpkey -algorithm ed25519` writes it.
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
-        Ed25519KeyPair::from_pem(pem)
-            .map(|key| Self { key })
-            .map_err(|e| format!("invalid Ed25519 private key: {e}"))
+    pub fn from_secret(secret: &str) -> Result<Self, String> {
+        key_from_secret(secret).map(|key| Self { key })
     }
 
-    /// A fresh random key pair, for tests and benchmarks that mint their own tokens.
+    /// A fresh random key, for tests and benchmarks that mint their own tokens.
     pub fn generate() -> Self {
         Self {
-            key: Ed25519KeyPair::generate(),
+            key: HS256Key::generate(),
         }
     }
 
@@ -62,26 +74,25 @@ impl TokenIssuer {
         .with_issuer(ISSUER)
         .with_audience(AUDIENCE)
         .with_subject(user_id);
-        self.key.sign(claims).map_err(|_| ApiError::internal())
+        self.key
+            .authenticate(claims)
+            .map_err(|_| ApiError::internal())
     }
 
     pub fn verifier(&self) -> TokenVerifier {
         TokenVerifier {
-            key: self.key.public_key(),
+            key: self.key.clone(),
         }
     }
 }
 
 pub struct TokenVerifier {
-    key: Ed25519PublicKey,
+    key: HS256Key,
 }
 
 impl TokenVerifier {
-    /// From an SPKI PEM public key, as `openssl pkey -pubout` writes it.
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
-        Ed25519PublicKey::from_pem(pem)
-            .map(|key| Self { key })
-            .map_err(|e| format!("invalid Ed25519 public key: {e}"))
+    pub fn from_secret(secret: &str) -> Result<Self, String> {
+        key_from_secret(secret).map(|key| Self { key })
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
@@ -172,7 +183,7 @@ mod tests {
         let past = Clock::now_since_epoch() - Duration::from_secs(3600);
         claims.issued_at = Some(past);
         claims.expires_at = Some(past + Duration::from_secs(60));
-        let token = issuer.key.sign(claims).unwrap();
+        let token = issuer.key.authenticate(claims).unwrap();
         assert!(issuer.verifier().verify(&token).is_err());
     }
 
@@ -200,12 +211,14 @@ mod tests {
     }
 
     #[test]
-    fn keys_load_from_pem() {
-        let pair = Ed25519KeyPair::generate();
-        let issuer = TokenIssuer::from_pem(&pair.to_pem()).unwrap();
-        let verifier = TokenVerifier::from_pem(&pair.public_key().to_pem()).unwrap();
+    fn keys_come_from_a_long_enough_secret() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let issuer = TokenIssuer::from_secret(secret).unwrap();
+        let verifier = TokenVerifier::from_secret(&format!(" {secret}\n")).unwrap();
         let token = issuer.issue("u", Role::Customer).unwrap();
         assert!(verifier.verify(&token).is_ok());
-        assert!(TokenVerifier::from_pem("garbage").is_err());
+        let other = TokenVerifier::from_secret("fedcba9876543210fedcba9876543210").unwrap();
+        assert!(other.verify(&token).is_err());
+        assert!(TokenVerifier::from_secret("short").is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! Seat holds: `POST /api/events/{id}/holds`, `GET /api/holds`, `DELETE /api/holds/{id}`.
 //!
-//! A hold is one SQL statement: it locks the requested seats in id order (so concurrent
-//! holds cannot deadlock), checks that every one is free *after* any concurrent holder
-//! committed, and only then inserts the hold and marks the seats. Either all seats are
-//! taken or none.
+//! A hold is one SQL statement, `catalog.hold_seats`: it locks the requested seats in id
+//! order (so concurrent holds cannot deadlock), checks that every one is free *after* any
+//! concurrent holder committed, and only then inserts the hold and marks the seats.
+//! Either all seats are taken or none.
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -63,42 +63,11 @@ struct HoldBody {
     seat_ids: Vec<i64>,
 }
 
-/// Takes every requested seat of a bookable event for a new hold, or none of them.
+/// Takes every requested seat of a bookable event for a new hold, or none of them
+/// (see the `catalog.hold_seats` migration for how).
 /// Parameters: $1 event id, $2 seat ids (sorted), $3 user id, $4 TTL in seconds.
-pub const HOLD_SQL: &str = concat!(
-    "WITH event AS (
-         SELECT id FROM catalog.events
-         WHERE id = $1::int8 AND status = 'published' AND starts_at > now()
-     ), locked AS (
-         SELECT s.id, ",
-    seat_is_free!(),
-    " AS free
-         FROM catalog.seats s JOIN event ON s.event_id = event.id
-         WHERE s.id = ANY($2::int8[])
-         ORDER BY s.id
-         FOR UPDATE OF s
-     ), verdict AS (
-         SELECT count(*) = cardinality($2::int8[]) AND coalesce(bool_and(free), false) AS all_free
-         FROM locked
-     ), new_hold AS (
-         INSERT INTO catalog.holds (event_id, user_id, seat_ids, expires_at)
-         SELECT $1::int8, $3::text::uuid, $2::int8[], now() + make_interval(secs => $4::int8)
-         FROM verdict WHERE all_free
-         RETURNING id, expires_at
-     ), taken AS (
-         UPDATE catalog.seats s
-         SET status = 'held', hold_id = h.id, held_until = h.expires_at
-         FROM new_hold h
-         WHERE s.id = ANY($2::int8[])
-         RETURNING s.id
-     )
-     SELECT EXISTS (SELECT 1 FROM event) AS event_open,
-            (SELECT id::text FROM new_hold) AS hold_id,
-            (SELECT iso_utc(expires_at) FROM new_hold) AS expires_at,
-            ARRAY(SELECT id FROM locked WHERE NOT free ORDER BY id)::int8[] AS unavailable,
-            ARRAY(SELECT x FROM unnest($2::int8[]) x WHERE x NOT IN (SELECT id FROM locked) ORDER BY x)::int8[] AS unknown,
-            (SELECT count(*) FROM taken) AS taken"
-);
+pub const HOLD_SQL: &str = "SELECT event_open, hold_id, expires_at, unavailable, unknown
+     FROM catalog.hold_seats($1::int8, $2::int8[], $3::text::uuid, $4::int8)";
 
 /// The parameters of [`HOLD_SQL`], in order.
 pub fn hold_params(

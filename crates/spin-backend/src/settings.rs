@@ -13,7 +13,7 @@ fn misconfigured(what: &str, problem: impl std::fmt::Display) -> ApiError {
     ApiError::internal()
 }
 
-pub(crate) async fn required(name: &str) -> Result<String, ApiError> {
+async fn required(name: &str) -> Result<String, ApiError> {
     variables::get(name)
         .await
         .map_err(|e| misconfigured(name, e))
@@ -26,19 +26,14 @@ async fn optional(name: &str) -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// PEM keys travel through environment variables, where newlines are often written `\n`.
-fn pem(raw: String) -> String {
-    raw.replace("\\n", "\n")
-}
-
 pub async fn token_verifier() -> Result<TokenVerifier, ApiError> {
-    let key = pem(required("jwt_public_key").await?);
-    TokenVerifier::from_pem(&key).map_err(|e| misconfigured("jwt_public_key", e))
+    let secret = required("jwt_secret").await?;
+    TokenVerifier::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))
 }
 
 pub async fn auth_settings() -> Result<AuthSettings, ApiError> {
-    let key = pem(required("jwt_private_key").await?);
-    let issuer = TokenIssuer::from_pem(&key).map_err(|e| misconfigured("jwt_private_key", e))?;
+    let secret = required("jwt_secret").await?;
+    let issuer = TokenIssuer::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))?;
     Ok(AuthSettings::new(issuer))
 }
 

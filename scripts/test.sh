@@ -33,10 +33,11 @@ step "unit, API and race tests (real PostgreSQL and Redis)"
 counted cargo test --workspace --quiet
 
 step "end-to-end suite against spin up"
-if command -v spin >/dev/null 2>&1; then
+. scripts/spin-check.sh
+if spin_usable; then
   counted scripts/e2e.sh
 else
-  echo "SKIPPED end-to-end suite: spin is not on PATH (install Spin 4 to run it)" >&2
+  echo "SKIPPED end-to-end suite: no usable spin (see above); install Spin 4.1 or later to run it" >&2
 fi
 
 passed=$(grep -Eo '[0-9]+ passed' "$results" | awk '{s += $1} END {print s + 0}')

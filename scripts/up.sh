@@ -9,19 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 listen="${SPIN_LISTEN:-127.0.0.1:3000}"
 
-if ! command -v spin >/dev/null 2>&1; then
+. scripts/spin-check.sh
+if ! spin_usable; then
   cat >&2 <<'MSG'
-spin is not on PATH. TicketBuster needs Spin 4 or later (its components use spin-sdk 7).
+TicketBuster needs Spin 4.1 or later (its components use spin-sdk 7 and WASI 0.3.0).
 Install it with Spin's official installer and put it on PATH, for example:
     curl -fsSL https://spinframework.dev/downloads/install.sh | bash && sudo mv spin /usr/local/bin/
 then run scripts/up.sh again.
 MSG
-  exit 1
-fi
-
-spin_major=$(spin --version | sed -E 's/^spin ([0-9]+).*/\1/')
-if [ "${spin_major:-0}" -lt 4 ] 2>/dev/null; then
-  echo "TicketBuster needs Spin 4 or later; found: $(spin --version)" >&2
   exit 1
 fi
 

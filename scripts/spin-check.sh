@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Defines spin_usable: true when a spin on PATH can run TicketBuster's components, else it
+# prints why and returns 1. spin-sdk 7 components import the final WASI 0.3.0 HTTP
+# interfaces, which Spin implements from 4.1 on (4.0.x only knows a release candidate).
+spin_usable() {
+  if ! command -v spin >/dev/null 2>&1; then
+    echo "spin is not on PATH" >&2
+    return 1
+  fi
+  local major minor
+  read -r major minor <<<"$(spin --version | sed -E 's/^spin ([0-9]+)\.([0-9]+).*/\1 \2/')"
+  if [ "${major:-0}" -lt 4 ] || { [ "$major" -eq 4 ] && [ "${minor:-0}" -lt 1 ]; }; then
+    echo "$(spin --version) is too old: TicketBuster needs Spin 4.1 or later" >&2
+    return 1
+  fi
+}

@@ -6,6 +6,16 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// Every seat of a seat map, section by section and row by row.
+fn seats_of(map: &Value) -> impl Iterator<Item = &Value> {
+    map["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["rows"].as_array().into_iter().flatten())
+        .flat_map(|r| r["seats"].as_array().into_iter().flatten())
+}
+
 struct Client {
     base: String,
     http: reqwest::Client,
@@ -104,12 +114,7 @@ impl Client {
             .as_i64()
             .expect("the seeded stadium event");
         let (_, map) = self.get(&format!("/api/events/{id}/seats"), None).await;
-        let free = map["sections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["rows"].as_array().unwrap().iter())
-            .flat_map(|r| r["seats"].as_array().unwrap().iter())
+        let free = seats_of(&map)
             .filter(|s| s["status"] == "available")
             .map(|s| s["id"].as_i64().unwrap())
             .collect();
@@ -253,12 +258,7 @@ async fn holds_through_spin() {
     let hold_id = held["hold_id"].as_str().unwrap().to_owned();
     let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
     let status_of = |map: &Value, id: i64| {
-        map["sections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["rows"].as_array().unwrap().iter())
-            .flat_map(|r| r["seats"].as_array().unwrap().iter())
+        seats_of(map)
             .find(|s| s["id"] == id)
             .map(|s| s["status"].as_str().unwrap().to_owned())
             .unwrap()

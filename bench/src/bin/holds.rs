@@ -15,8 +15,8 @@ use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{Figures, arg, median};
-use ticketbuster_domain::holds::SeatSelection;
-use ticketbuster_services::Param;
+use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
+use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
 
 /// Enough seats for every client to hold one per request at up to 6,000 holds/s.
@@ -279,18 +279,10 @@ async fn bare_sql(
         let (pool, buyers, seats) = (pool.clone(), buyers.clone(), seats.clone());
         async move {
             let seat = *seats.get(client)?.get(n as usize)?;
-            let selection = SeatSelection::parse(&[seat], &Default::default()).ok()?;
-            let mut query = sqlx::query(HOLD_SQL);
-            for param in hold_params(event_id, &selection, &buyers[client].id, 600) {
-                query = match param {
-                    Param::Int(v) => query.bind(v),
-                    Param::Text(v) => query.bind(v),
-                    Param::IntArray(v) => query.bind(v),
-                    Param::Bool(v) => query.bind(v),
-                    Param::Null => query.bind(None::<String>),
-                };
-            }
-            let row = query.fetch_one(&pool).await;
+            let policy = HoldPolicy::default();
+            let selection = SeatSelection::parse(&[seat], &policy).ok()?;
+            let params = hold_params(event_id, &selection, &buyers[client].id, policy.ttl_seconds);
+            let row = bind(sqlx::query(HOLD_SQL), &params).fetch_one(&pool).await;
             Some(matches!(
                 row.map(|r| r.try_get::<Option<String>, _>("hold_id")),
                 Ok(Ok(Some(_)))

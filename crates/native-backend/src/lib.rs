@@ -43,7 +43,8 @@ impl NativeBackend {
     }
 }
 
-fn bind<'q>(
+/// Binds the services' parameters to a sqlx query, in order.
+pub fn bind<'q>(
     mut query: Query<'q, Postgres, PgArguments>,
     params: &'q [Param],
 ) -> Query<'q, Postgres, PgArguments> {

@@ -1,8 +1,11 @@
 //! [`Backend`] over Spin's outbound PostgreSQL (pooled by Spin), the default key-value
 //! store and outbound Redis. Connections open on first use, so a cache hit never
-//! touches PostgreSQL.
+//! touches PostgreSQL. A request gives its connection back to Spin's pool when it ends:
+//! keeping it in the instance for the next request would starve other instances of
+//! the pool's 64 connections, and Spin's checkout waits without a time limit.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use spin_sdk::key_value::Store;
@@ -13,14 +16,13 @@ use ticketbuster_services::{Backend, BackendError, Param, Row, Value};
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
-pub struct SpinBackend {
+/// Where the backend connects, read once per instance from Spin variables.
+pub struct BackendConfig {
     db_url: String,
     redis_url: String,
-    db: OnceCell<pg::Connection>,
-    kv: OnceCell<Store>,
 }
 
-impl SpinBackend {
+impl BackendConfig {
     pub async fn from_variables() -> Self {
         let var = async |name: &str, default: &str| {
             spin_sdk::variables::get(name)
@@ -30,6 +32,20 @@ impl SpinBackend {
         Self {
             db_url: var("db_url", DEFAULT_DB_URL).await,
             redis_url: var("redis_url", DEFAULT_REDIS_URL).await,
+        }
+    }
+}
+
+pub struct SpinBackend {
+    config: Rc<BackendConfig>,
+    db: OnceCell<pg::Connection>,
+    kv: OnceCell<Store>,
+}
+
+impl SpinBackend {
+    pub fn new(config: Rc<BackendConfig>) -> Self {
+        Self {
+            config,
             db: OnceCell::new(),
             kv: OnceCell::new(),
         }
@@ -39,7 +55,7 @@ impl SpinBackend {
         if let Some(conn) = self.db.get() {
             return Ok(conn);
         }
-        let conn = pg::Connection::open(self.db_url.as_str())
+        let conn = pg::Connection::open(self.config.db_url.as_str())
             .await
             .map_err(|e| BackendError::Database(format!("connect: {e}")))?;
         Ok(self.db.get_or_init(|| conn))
@@ -152,7 +168,7 @@ impl Backend for SpinBackend {
     }
 
     async fn redis_ping(&self) -> Result<(), BackendError> {
-        let conn = redis::Connection::open(&self.redis_url)
+        let conn = redis::Connection::open(&self.config.redis_url)
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))?;
         conn.execute("PING", [])

@@ -6,6 +6,12 @@ pub mod settings;
 
 pub use backend::SpinBackend;
 
+use std::cell::OnceCell;
+use std::rc::Rc;
+use std::thread::LocalKey;
+
+use backend::BackendConfig;
+
 use bytes::Bytes;
 use futures::StreamExt;
 use spin_sdk::http::body::IncomingBodyExt;
@@ -15,11 +21,15 @@ use ticketbuster_services::web::{self, MAX_BODY_BYTES};
 
 pub type SpinResponse = http::Response<FullBody<Bytes>>;
 
+thread_local! {
+    static BACKEND_CONFIG: OnceCell<Rc<BackendConfig>> = const { OnceCell::new() };
+}
+
 /// Reads the request (refusing bodies over the limit without buffering them), loads the
 /// settings and runs the handler with a backend over Spin's host APIs.
 pub async fn serve<S>(
     req: Request,
-    settings: impl Future<Output = Result<S, ApiError>>,
+    settings: impl Future<Output = Result<Rc<S>, ApiError>>,
     handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
 ) -> SpinResponse {
     let response = match read_request(req).await {
@@ -27,8 +37,14 @@ pub async fn serve<S>(
         Ok(req) => match settings.await {
             Err(err) => web::error(&err),
             Ok(settings) => {
-                let backend = SpinBackend::from_variables().await;
-                handler(&backend, &settings, req).await
+                let config = per_instance(&BACKEND_CONFIG, async {
+                    Ok(BackendConfig::from_variables().await)
+                })
+                .await;
+                match config {
+                    Err(err) => web::error(&err),
+                    Ok(config) => handler(&SpinBackend::new(config), &settings, req).await,
+                }
             }
         },
     };
@@ -47,8 +63,22 @@ fn with_content_length(mut response: web::Response) -> web::Response {
 }
 
 /// For services that need no settings.
-pub async fn no_settings() -> Result<(), ApiError> {
-    Ok(())
+pub async fn no_settings() -> Result<Rc<()>, ApiError> {
+    Ok(Rc::new(()))
+}
+
+/// Loads a value on an instance's first request and shares it with the later ones: Spin
+/// reuses a WASIp3 instance for many requests, and variables do not change while it lives.
+/// A failed load is not kept, so the next request tries again.
+pub(crate) async fn per_instance<T>(
+    slot: &'static LocalKey<OnceCell<Rc<T>>>,
+    load: impl Future<Output = Result<T, ApiError>>,
+) -> Result<Rc<T>, ApiError> {
+    if let Some(value) = slot.with(|cell| cell.get().cloned()) {
+        return Ok(value);
+    }
+    let value = Rc::new(load.await?);
+    Ok(slot.with(|cell| cell.get_or_init(|| value).clone()))
 }
 
 async fn read_request(req: Request) -> Result<web::Request, ApiError> {

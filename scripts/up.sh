@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings the whole stack up: PostgreSQL and Redis (installed and started when missing),
-# migrations and seed data, the components built for wasm, and `spin up` supervised so
-# that it restarts if it exits (the Redis trigger ends the process when Redis drops).
+# migrations and seed data, the components built for wasm, the native sidecar, and
+# `spin up` supervised so that it restarts if it exits (the Redis trigger ends the
+# process when Redis drops).
 #
 #   scripts/up.sh            # listens on 127.0.0.1:3000
 #   SPIN_LISTEN=127.0.0.1:8080 scripts/up.sh
@@ -27,11 +28,17 @@ rustup target list --installed 2>/dev/null | grep -q wasm32-wasip2 || rustup tar
 echo "[up] applying migrations and seed data" >&2
 DATABASE_URL="$DATABASE_URL" cargo run --quiet --release -p ticketbuster-db --bin tb-db -- setup
 
-echo "[up] building the components" >&2
+echo "[up] building the components and the sidecar" >&2
 spin build
+cargo build --quiet --release -p ticketbuster-sidecar
+
+# The sidecar runs the order outbox sweep (orders whose message was lost are published again).
+DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" target/release/ticketbuster-sidecar &
+sidecar_pid=$!
 
 stop=0
-trap 'stop=1; [ -n "${spin_pid:-}" ] && kill "$spin_pid" 2>/dev/null || true' INT TERM
+trap 'stop=1; kill ${spin_pid:-} "$sidecar_pid" 2>/dev/null || true' INT TERM
+trap 'kill "$sidecar_pid" 2>/dev/null || true' EXIT
 echo "[up] TicketBuster on http://$listen (Ctrl-C stops it)" >&2
 while [ "$stop" -eq 0 ]; do
   spin up --listen "$listen" --runtime-config-file runtime-config.toml &

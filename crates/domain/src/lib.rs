@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod error;
 pub mod holds;
 pub mod ids;
+pub mod orders;
+pub mod tickets;
 pub mod token;
 
 pub use error::ApiError;

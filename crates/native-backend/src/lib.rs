@@ -156,4 +156,12 @@ impl Backend for NativeBackend {
             .map(|_| ())
             .map_err(|e| BackendError::Redis(e.to_string()))
     }
+
+    async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
+        let mut redis = self.redis.clone();
+        redis
+            .publish::<_, _, ()>(channel, payload)
+            .await
+            .map_err(|e| BackendError::Redis(e.to_string()))
+    }
 }

@@ -1,4 +1,4 @@
-//! What the services need from their host: SQL, a key-value cache, and a Redis ping.
+//! What the services need from their host: SQL, a key-value cache, and Redis (ping, publish).
 //! Values crossing this boundary are few on purpose: queries cast to `int8`, `text`,
 //! `bool`, `int8[]` in SQL, which keeps Spin's and sqlx's type mappings identical.
 
@@ -157,6 +157,9 @@ pub trait Backend {
     async fn cache_delete(&self, key: &str) -> Result<(), BackendError>;
 
     async fn redis_ping(&self) -> Result<(), BackendError>;
+
+    /// Publishes on a Redis pub/sub channel (at most once: nobody listening, nobody hears).
+    async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError>;
 
     /// Milliseconds since the Unix epoch (the wall clock of Spin's host and of native code alike).
     fn now_ms(&self) -> i64 {

@@ -158,6 +158,7 @@ async fn list(backend: &impl Backend, caller: &Caller) -> Result<Response, ApiEr
              ORDER BY h.expires_at DESC), '[]'::json))::text AS body
          FROM (SELECT * FROM catalog.holds
                WHERE user_id = $1::text::uuid AND released_at IS NULL AND expires_at > now()
+                 AND NOT EXISTS (SELECT 1 FROM orders.orders o WHERE o.hold_id = holds.id)
                ORDER BY expires_at DESC LIMIT $2::int8) h
          JOIN catalog.events e ON e.id = h.event_id",
         &[caller.user_id.as_str().into(), MAX_LISTED_HOLDS.into()],
@@ -170,13 +171,17 @@ async fn list(backend: &impl Backend, caller: &Caller) -> Result<Response, ApiEr
 }
 
 /// Releases the caller's hold. Releasing a hold that already ended is a no-op;
-/// someone else's hold is a 404, as if it did not exist.
+/// someone else's hold is a 404, as if it did not exist. A hold with an order belongs to
+/// the order now: cancelling the order frees its seats.
 pub const RELEASE_SQL: &str = "WITH owned AS (
-         SELECT id, event_id FROM catalog.holds WHERE id = $1::text::uuid AND user_id = $2::text::uuid
+         SELECT id, event_id,
+                EXISTS (SELECT 1 FROM orders.orders o WHERE o.hold_id = holds.id) AS ordered
+         FROM catalog.holds WHERE id = $1::text::uuid AND user_id = $2::text::uuid
      ), released AS (
          UPDATE catalog.holds h SET released_at = now()
          FROM owned
-         WHERE h.id = owned.id AND h.released_at IS NULL AND h.expires_at > now()
+         WHERE h.id = owned.id AND NOT owned.ordered
+           AND h.released_at IS NULL AND h.expires_at > now()
          RETURNING h.id
      ), freed AS (
          UPDATE catalog.seats s SET status = 'available', hold_id = NULL, held_until = NULL
@@ -184,7 +189,8 @@ pub const RELEASE_SQL: &str = "WITH owned AS (
          WHERE s.hold_id = released.id AND s.status = 'held'
          RETURNING s.id
      )
-     SELECT (SELECT event_id FROM owned) AS event_id, (SELECT count(*) FROM freed) AS freed";
+     SELECT (SELECT event_id FROM owned) AS event_id, coalesce((SELECT ordered FROM owned), false) AS ordered,
+            (SELECT count(*) FROM freed) AS freed";
 
 async fn release(
     backend: &impl Backend,
@@ -200,6 +206,12 @@ async fn release(
     let event_id = row
         .opt_int("event_id")?
         .ok_or_else(|| ApiError::not_found("there is no such hold"))?;
+    if row.bool("ordered")? {
+        return Err(ApiError::conflict(
+            "hold_ordered",
+            "this hold has an order; cancel the order to free its seats",
+        ));
+    }
     if row.int("freed")? > 0 {
         invalidate_event(backend, event_id).await;
     }

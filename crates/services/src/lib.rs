@@ -12,7 +12,11 @@ pub mod backend;
 pub mod catalog;
 pub mod health;
 pub mod holds;
+pub mod notifications;
+pub mod orders;
+pub mod outbox;
 pub mod web;
+pub mod worker;
 
 pub use backend::{Backend, BackendError, Param, Row, Value};
 pub use web::{Request, Response};

@@ -40,6 +40,18 @@ pub fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
+/// A body of another media type, e.g. an image, that a client may keep for `max_age_seconds`.
+pub fn private_bytes(content_type: &'static str, max_age_seconds: u32, body: Vec<u8>) -> Response {
+    let mut response = http::Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(cache) = HeaderValue::from_str(&format!("private, max-age={max_age_seconds}")) {
+        response.headers_mut().insert(CACHE_CONTROL, cache);
+    }
+    response
+}
+
 pub fn empty(status: StatusCode) -> Response {
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = status;

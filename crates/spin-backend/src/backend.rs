@@ -40,6 +40,7 @@ pub struct SpinBackend {
     config: Rc<BackendConfig>,
     db: OnceCell<pg::Connection>,
     kv: OnceCell<Store>,
+    redis: OnceCell<redis::Connection>,
 }
 
 impl SpinBackend {
@@ -48,6 +49,7 @@ impl SpinBackend {
             config,
             db: OnceCell::new(),
             kv: OnceCell::new(),
+            redis: OnceCell::new(),
         }
     }
 
@@ -59,6 +61,16 @@ impl SpinBackend {
             .await
             .map_err(|e| BackendError::Database(format!("connect: {e}")))?;
         Ok(self.db.get_or_init(|| conn))
+    }
+
+    async fn redis(&self) -> Result<&redis::Connection, BackendError> {
+        if let Some(conn) = self.redis.get() {
+            return Ok(conn);
+        }
+        let conn = redis::Connection::open(&self.config.redis_url)
+            .await
+            .map_err(|e| BackendError::Redis(e.to_string()))?;
+        Ok(self.redis.get_or_init(|| conn))
     }
 
     async fn kv(&self) -> Result<&Store, BackendError> {
@@ -168,12 +180,19 @@ impl Backend for SpinBackend {
     }
 
     async fn redis_ping(&self) -> Result<(), BackendError> {
-        let conn = redis::Connection::open(&self.config.redis_url)
-            .await
-            .map_err(|e| BackendError::Redis(e.to_string()))?;
-        conn.execute("PING", [])
+        self.redis()
+            .await?
+            .execute("PING", [])
             .await
             .map(|_| ())
+            .map_err(|e| BackendError::Redis(e.to_string()))
+    }
+
+    async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
+        self.redis()
+            .await?
+            .publish(channel, payload)
+            .await
             .map_err(|e| BackendError::Redis(e.to_string()))
     }
 }

@@ -7,6 +7,7 @@ pub mod settings;
 pub use backend::SpinBackend;
 
 use std::cell::OnceCell;
+use std::convert::Infallible;
 use std::rc::Rc;
 use std::thread::LocalKey;
 
@@ -18,6 +19,7 @@ use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use ticketbuster_domain::ApiError;
 use ticketbuster_services::web::{self, MAX_BODY_BYTES};
+use ticketbuster_services::worker::{self, WorkerError};
 
 pub type SpinResponse = http::Response<FullBody<Bytes>>;
 
@@ -62,6 +64,34 @@ fn with_content_length(mut response: web::Response) -> web::Response {
     response
 }
 
+/// Runs the order worker for one message of the `orders` channel. A message that is not
+/// an order id is logged and dropped; any other failure goes back to Spin to be logged,
+/// and the outbox sweep publishes the order again.
+pub async fn work_on_order_message(message: &[u8]) -> Result<(), String> {
+    let settings = settings::worker_settings()
+        .await
+        .map_err(|e| e.to_string())?;
+    match worker::handle_message(&backend().await, &settings, message).await {
+        Ok(_) => Ok(()),
+        Err(WorkerError::Rejected(why)) => {
+            eprintln!("warning: dropped a message on the orders channel: {why}");
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn backend() -> SpinBackend {
+    let config = per_instance(&BACKEND_CONFIG, async {
+        Ok::<_, Infallible>(BackendConfig::from_variables().await)
+    })
+    .await;
+    match config {
+        Ok(config) => SpinBackend::new(config),
+        Err(never) => match never {},
+    }
+}
+
 /// For services that need no settings.
 pub async fn no_settings() -> Result<Rc<()>, ApiError> {
     Ok(Rc::new(()))
@@ -70,10 +100,10 @@ pub async fn no_settings() -> Result<Rc<()>, ApiError> {
 /// Loads a value on an instance's first request and shares it with the later ones: Spin
 /// reuses a WASIp3 instance for many requests, and variables do not change while it lives.
 /// A failed load is not kept, so the next request tries again.
-pub(crate) async fn per_instance<T>(
+pub(crate) async fn per_instance<T, E>(
     slot: &'static LocalKey<OnceCell<Rc<T>>>,
-    load: impl Future<Output = Result<T, ApiError>>,
-) -> Result<Rc<T>, ApiError> {
+    load: impl Future<Output = Result<T, E>>,
+) -> Result<Rc<T>, E> {
     if let Some(value) = slot.with(|cell| cell.get().cloned()) {
         return Ok(value);
     }

@@ -7,16 +7,25 @@ use std::rc::Rc;
 use spin_sdk::variables;
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::holds::HoldPolicy;
+use ticketbuster_domain::orders::PaymentProvider;
+use ticketbuster_domain::tickets::TicketSigner;
 use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
+use ticketbuster_services::orders::OrderSettings;
+use ticketbuster_services::worker::WorkerSettings;
 
 use crate::per_instance;
 
 thread_local! {
     static AUTH: OnceCell<Rc<AuthSettings>> = const { OnceCell::new() };
     static HOLDS: OnceCell<Rc<HoldSettings>> = const { OnceCell::new() };
+    static ORDERS: OnceCell<Rc<OrderSettings>> = const { OnceCell::new() };
+    static WORKER: OnceCell<Rc<WorkerSettings>> = const { OnceCell::new() };
 }
+
+/// Orders claimed and settled together by one worker run, unless `worker_batch_size` says otherwise.
+const DEFAULT_WORKER_BATCH_SIZE: i64 = 64;
 
 fn misconfigured(what: &str, problem: impl std::fmt::Display) -> ApiError {
     eprintln!("error: configuration {what}: {problem}");
@@ -47,6 +56,40 @@ pub async fn auth_settings() -> Result<Rc<AuthSettings>, ApiError> {
 
 pub async fn hold_settings() -> Result<Rc<HoldSettings>, ApiError> {
     per_instance(&HOLDS, load_hold_settings()).await
+}
+
+pub async fn order_settings() -> Result<Rc<OrderSettings>, ApiError> {
+    per_instance(&ORDERS, load_order_settings()).await
+}
+
+pub async fn worker_settings() -> Result<Rc<WorkerSettings>, ApiError> {
+    per_instance(&WORKER, load_worker_settings()).await
+}
+
+async fn load_order_settings() -> Result<OrderSettings, ApiError> {
+    let key = required("ticket_signing_key").await?;
+    Ok(OrderSettings {
+        verifier: token_verifier().await?,
+        signer: TicketSigner::from_pem(&key).map_err(|e| misconfigured("ticket_signing_key", e))?,
+    })
+}
+
+async fn load_worker_settings() -> Result<WorkerSettings, ApiError> {
+    let payment = PaymentProvider::from_setting(optional("payment_failure_rate").await.as_deref())
+        .map_err(|e| misconfigured("payment_failure_rate", e))?;
+    let batch_size = match optional("worker_batch_size").await {
+        None => DEFAULT_WORKER_BATCH_SIZE,
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| misconfigured("worker_batch_size", format!("{v:?} is not 1 to 1000")))?,
+    };
+    Ok(WorkerSettings {
+        batch_size,
+        payment,
+    })
 }
 
 async fn load_auth_settings() -> Result<AuthSettings, ApiError> {

@@ -1,0 +1,31 @@
+//! The outbox sweep: Redis pub/sub loses a message when no worker is subscribed, so
+//! orders that nobody claimed in time are published again, and orders whose worker run
+//! vanished mid-way go back to PENDING first. The worker's conditional claim makes the
+//! repeats harmless. Run it every few seconds (the sidecar does).
+
+use crate::backend::{Backend, BackendError};
+use crate::orders::ORDERS_CHANNEL;
+
+/// A PENDING order unclaimed this long since it was last published is published again.
+pub const REPUBLISH_PENDING_AFTER_SECONDS: i64 = 10;
+/// A PROCESSING order unsettled this long lost its worker run; it becomes PENDING again.
+pub const RECOVER_PROCESSING_AFTER_SECONDS: i64 = 30;
+
+/// Publishes the orders that are due again, and says how many.
+pub async fn sweep(backend: &impl Backend) -> Result<usize, BackendError> {
+    let due = backend
+        .query(
+            "SELECT order_id::text AS order_id FROM orders.orders_to_republish($1::int8, $2::int8)",
+            &[
+                REPUBLISH_PENDING_AFTER_SECONDS.into(),
+                RECOVER_PROCESSING_AFTER_SECONDS.into(),
+            ],
+        )
+        .await?;
+    for row in &due {
+        backend
+            .publish(ORDERS_CHANNEL, row.text("order_id")?.as_bytes())
+            .await?;
+    }
+    Ok(due.len())
+}

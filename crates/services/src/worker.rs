@@ -1,0 +1,215 @@
+//! The order worker's saga, run for each message on the `orders` channel.
+//!
+//! A message is a wake-up naming one order. The run claims that order and others still
+//! PENDING in one conditional update (`FOR UPDATE SKIP LOCKED`, so concurrent runs and
+//! replicas share the work and a repeated message finds nothing to do), takes payment for
+//! each, then settles them all in one statement: paid orders sell exactly their held seats
+//! and get one ticket per seat, the others fail and free their seats. Only the run that
+//! holds an order's claim can settle it.
+
+use serde_json::Value;
+use ticketbuster_domain::ids::PublicId;
+use ticketbuster_domain::orders::PaymentProvider;
+
+use crate::backend::{Backend, BackendError, Row};
+use crate::notifications::{self, Notification};
+
+pub struct WorkerSettings {
+    /// Orders claimed and settled together.
+    pub batch_size: i64,
+    pub payment: PaymentProvider,
+}
+
+/// A run keeps claiming while batches come back full, up to this many, then yields to
+/// the next message (Spin's Redis trigger delivers one message at a time).
+const MAX_BATCHES_PER_MESSAGE: usize = 16;
+
+pub const DECLINED_REASON: &str = "payment declined by the provider";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The message is not an order id: it is logged and dropped, and nothing changes.
+    #[error("rejected message: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunReport {
+    pub completed: usize,
+    pub failed: usize,
+}
+
+/// Parameters: $1 the named order (first in line), $2 batch size, $3 this run's claim id.
+pub const CLAIM_SQL: &str = "SELECT order_id::text AS order_id
+     FROM orders.claim_orders($1::text::uuid, $2::int8::int4, $3::text::uuid)";
+
+/// Parameters: $1 claim id, $2 paid order ids, $3 declined order ids (as `{a,b}`), $4 reason.
+pub const SETTLE_SQL: &str =
+    "SELECT order_id::text AS order_id, user_id::text AS user_id, event_id,
+            status, reason, array_to_json(ticket_ids)::text AS ticket_ids
+     FROM orders.settle_orders($1::text::uuid, $2::text::uuid[], $3::text::uuid[], $4::text)";
+
+pub fn parse_message(payload: &[u8]) -> Result<PublicId, WorkerError> {
+    let text = std::str::from_utf8(payload).map_err(|_| {
+        WorkerError::Rejected(format!("{} bytes that are not UTF-8", payload.len()))
+    })?;
+    PublicId::parse(text.trim()).ok_or_else(|| {
+        let shown: String = text.chars().take(80).collect();
+        WorkerError::Rejected(format!("{shown:?} is not an order id"))
+    })
+}
+
+pub async fn handle_message(
+    backend: &impl Backend,
+    settings: &WorkerSettings,
+    payload: &[u8],
+) -> Result<RunReport, WorkerError> {
+    let mut first = Some(parse_message(payload)?);
+    let mut report = RunReport::default();
+    for _ in 0..MAX_BATCHES_PER_MESSAGE {
+        let claim_id = uuid::Uuid::new_v4().to_string();
+        let claimed = backend
+            .query(
+                CLAIM_SQL,
+                &[
+                    first.take().map(|id| id.as_str().to_owned()).into(),
+                    settings.batch_size.into(),
+                    claim_id.as_str().into(),
+                ],
+            )
+            .await?;
+        if claimed.is_empty() {
+            break;
+        }
+        let (paid, declined) = charge(&settings.payment, &claimed)?;
+        let settled = backend
+            .query(
+                SETTLE_SQL,
+                &[
+                    claim_id.as_str().into(),
+                    uuid_array(&paid).into(),
+                    uuid_array(&declined).into(),
+                    DECLINED_REASON.into(),
+                ],
+            )
+            .await?;
+        for row in &settled {
+            tell_the_buyer(backend, row, &mut report).await?;
+        }
+        if (claimed.len() as i64) < settings.batch_size {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Splits the claimed orders into those the provider charged and those it declined.
+fn charge(
+    provider: &PaymentProvider,
+    claimed: &[Row],
+) -> Result<(Vec<String>, Vec<String>), BackendError> {
+    let mut paid = Vec::new();
+    let mut declined = Vec::new();
+    for row in claimed {
+        let order_id = row.text("order_id")?;
+        let draw = getrandom::u32().map_err(|e| BackendError::Database(format!("random: {e}")))?;
+        if provider.charge(draw) {
+            paid.push(order_id);
+        } else {
+            declined.push(order_id);
+        }
+    }
+    Ok((paid, declined))
+}
+
+/// A PostgreSQL array literal of ids that came from the database as UUIDs.
+fn uuid_array(ids: &[String]) -> String {
+    format!("{{{}}}", ids.join(","))
+}
+
+async fn tell_the_buyer(
+    backend: &impl Backend,
+    row: &Row,
+    report: &mut RunReport,
+) -> Result<(), BackendError> {
+    let user_id = row.text("user_id")?;
+    let order_id = row.text("order_id")?;
+    let event_id = row.int("event_id")?;
+    if row.text("status")? == "COMPLETED" {
+        report.completed += 1;
+        let ticket_ids = ticket_ids(&row.text("ticket_ids")?)?;
+        notifications::publish(
+            backend,
+            &Notification::OrderCompleted {
+                user_id: &user_id,
+                order_id: &order_id,
+                event_id,
+                ticket_ids: &ticket_ids,
+            },
+        )
+        .await;
+    } else {
+        report.failed += 1;
+        let reason = row.text("reason")?;
+        eprintln!("order {order_id} failed: {reason}");
+        notifications::publish(
+            backend,
+            &Notification::OrderFailed {
+                user_id: &user_id,
+                order_id: &order_id,
+                event_id,
+                reason: &reason,
+            },
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn ticket_ids(json: &str) -> Result<Vec<String>, BackendError> {
+    let column = |problem: String| BackendError::Column {
+        column: "ticket_ids".into(),
+        problem,
+    };
+    match serde_json::from_str::<Value>(json).map_err(|e| column(e.to_string()))? {
+        Value::Null => Ok(Vec::new()),
+        value => serde_json::from_value(value).map_err(|e| column(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_must_be_order_ids() {
+        let id = "0b1f6fbb-6670-4522-8da0-cba908482ec9";
+        assert_eq!(parse_message(id.as_bytes()).unwrap().as_str(), id);
+        assert_eq!(
+            parse_message(format!(" {id}\n").as_bytes())
+                .unwrap()
+                .as_str(),
+            id
+        );
+        for bad in [
+            &b""[..],
+            b"0b1f6fbb-6670-4522-8da0",
+            b"{\"order\":1}",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(parse_message(bad), Err(WorkerError::Rejected(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ticket_ids_come_as_a_json_array_or_null() {
+        assert_eq!(ticket_ids("[\"a\",\"b\"]").unwrap(), vec!["a", "b"]);
+        assert!(ticket_ids("null").unwrap().is_empty());
+        assert!(ticket_ids("{").is_err());
+    }
+}

@@ -9,11 +9,15 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use ticketbuster_domain::holds::HoldPolicy;
+use ticketbuster_domain::orders::PaymentProvider;
+use ticketbuster_domain::tickets::{TicketSigner, TicketVerifier};
 use ticketbuster_domain::token::TokenIssuer;
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
-use ticketbuster_services::{auth, catalog, health, holds};
+use ticketbuster_services::orders::{OrderSettings, QrRenderer};
+use ticketbuster_services::worker::{self, RunReport, WorkerError, WorkerSettings};
+use ticketbuster_services::{auth, catalog, health, holds, orders};
 
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_SERVER_URL")
@@ -28,7 +32,21 @@ pub struct TestApp {
     pub backend: NativeBackend,
     pub auth: Arc<AuthSettings>,
     pub holds: Arc<HoldSettings>,
+    pub orders: Arc<OrderSettings>,
     pub db_name: String,
+}
+
+/// The `qr` component's crate, called natively.
+pub struct NativeQr;
+
+impl QrRenderer for NativeQr {
+    fn svg(&self, payload: &str) -> Result<String, String> {
+        ticketbuster_qr_render::svg(payload).map_err(|e| e.to_string())
+    }
+
+    fn png(&self, payload: &str, module_pixels: u32) -> Result<Vec<u8>, String> {
+        ticketbuster_qr_render::png(payload, module_pixels).map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Debug)]
@@ -49,6 +67,7 @@ pub enum Service {
     Auth,
     Catalog,
     Holds,
+    Orders,
     Health,
 }
 
@@ -76,10 +95,16 @@ impl TestApp {
             verifier: auth.issuer.verifier(),
             policy,
         };
+        let signing_key = jwt_simple::prelude::Ed25519KeyPair::generate().to_pem();
+        let orders = OrderSettings {
+            verifier: auth.issuer.verifier(),
+            signer: TicketSigner::from_pem(&signing_key).expect("a ticket signing key"),
+        };
         Self {
             backend,
             auth: Arc::new(auth),
             holds: Arc::new(holds),
+            orders: Arc::new(orders),
             db_name,
         }
     }
@@ -88,14 +113,23 @@ impl TestApp {
         &self.backend.pool
     }
 
-    pub async fn call(&self, service: Service, req: http::Request<Bytes>) -> Answer {
-        let response = match service {
+    /// The answer as the service gave it, body undecoded (e.g. an image).
+    pub async fn call_raw(
+        &self,
+        service: Service,
+        req: http::Request<Bytes>,
+    ) -> http::Response<Vec<u8>> {
+        match service {
             Service::Auth => auth::handle(&self.backend, &self.auth, req).await,
             Service::Catalog => catalog::handle(&self.backend, req).await,
             Service::Holds => holds::handle(&self.backend, &self.holds, req).await,
+            Service::Orders => orders::handle(&self.backend, &self.orders, &NativeQr, req).await,
             Service::Health => health::handle(&self.backend, req).await,
-        };
-        let (parts, body) = response.into_parts();
+        }
+    }
+
+    pub async fn call(&self, service: Service, req: http::Request<Bytes>) -> Answer {
+        let (parts, body) = self.call_raw(service, req).await.into_parts();
         let body = if body.is_empty() {
             Value::Null
         } else {
@@ -201,6 +235,92 @@ impl TestApp {
             ),
         )
         .await
+    }
+}
+
+impl TestApp {
+    /// `POST /api/orders` for a hold with an idempotency key.
+    pub async fn place_order(&self, customer: &Customer, hold_id: &str, key: &str) -> Answer {
+        let mut req = request(
+            Method::POST,
+            "/api/orders",
+            Some(&customer.token),
+            Some(json!({ "hold_id": hold_id })),
+        );
+        req.headers_mut()
+            .insert("idempotency-key", key.parse().expect("a header value"));
+        self.call(Service::Orders, req).await
+    }
+
+    pub async fn get_as(&self, customer: &Customer, path: &str) -> Answer {
+        self.call(
+            Service::Orders,
+            request(Method::GET, path, Some(&customer.token), None),
+        )
+        .await
+    }
+
+    pub async fn cancel_order(&self, customer: &Customer, order_id: &str) -> Answer {
+        let path = format!("/api/orders/{order_id}/cancel");
+        self.call(
+            Service::Orders,
+            request(Method::POST, &path, Some(&customer.token), None),
+        )
+        .await
+    }
+
+    /// One run of the order worker for a message, as the Redis trigger would make it.
+    pub async fn run_worker(
+        &self,
+        message: &[u8],
+        failure_rate: f64,
+    ) -> Result<RunReport, WorkerError> {
+        let settings = WorkerSettings {
+            batch_size: 64,
+            payment: PaymentProvider::new(failure_rate).expect("a failure rate in 0..=1"),
+        };
+        worker::handle_message(&self.backend, &settings, message).await
+    }
+
+    /// A customer, an event of `seats` seats, and a live hold of all of them.
+    pub async fn held_seats(&self, seats: i32) -> (Customer, Fixture, String) {
+        let customer = self.customer().await;
+        let fixture = self.event(1, 1, seats).await;
+        let hold = self
+            .hold(&customer, fixture.event_id, &fixture.seat_ids)
+            .await;
+        assert_eq!(hold.status, StatusCode::CREATED, "{:?}", hold.body);
+        let hold_id = hold.body["hold_id"].as_str().expect("a hold id").to_owned();
+        (customer, fixture, hold_id)
+    }
+
+    pub fn ticket_verifier(&self) -> TicketVerifier {
+        TicketVerifier::from_pem(&self.orders.signer.verifier().public_key_pem())
+            .expect("the public key in PEM")
+    }
+
+    /// Seat statuses of an event, in seat id order.
+    pub async fn seat_statuses(&self, event_id: i64) -> Vec<String> {
+        sqlx::query_scalar("SELECT status FROM catalog.seats WHERE event_id = $1 ORDER BY id")
+            .bind(event_id)
+            .fetch_all(self.pool())
+            .await
+            .expect("read seat statuses")
+    }
+
+    pub async fn order_status(&self, order_id: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM orders.orders WHERE id = $1::uuid")
+            .bind(order_id)
+            .fetch_one(self.pool())
+            .await
+            .expect("read the order's status")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
 

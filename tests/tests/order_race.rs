@@ -1,0 +1,197 @@
+//! The order guarantees under real concurrency, against real PostgreSQL and Redis:
+//! idempotent placement, a worker that completes an order once however often it runs,
+//! compensation on payment failure, and no lost orders when a message is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use http::StatusCode;
+use ticketbuster_services::outbox;
+use ticketbuster_tests::{TestApp, redis_url};
+
+#[tokio::test]
+async fn two_hundred_concurrent_posts_with_one_key_create_one_order() {
+    let app = Arc::new(TestApp::spawn_with(Default::default(), 40).await);
+    let (buyer, _, hold_id) = app.held_seats(4).await;
+    let buyer = Arc::new(buyer);
+    let attempts = (0..200).map(|_| {
+        let (app, buyer, hold_id) = (app.clone(), buyer.clone(), hold_id.clone());
+        tokio::spawn(async move { app.place_order(&buyer, &hold_id, "one-purchase").await })
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let mut order_ids = std::collections::BTreeSet::new();
+    for answer in answers {
+        let answer = answer.expect("the task ran");
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.body);
+        order_ids.insert(answer.body["order_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(order_ids.len(), 1, "every attempt found the same order");
+    assert_eq!(app.count("SELECT count(*) FROM orders.orders").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders.order_items").await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_worker_runs_complete_an_order_once() {
+    let app = Arc::new(TestApp::spawn_with(Default::default(), 30).await);
+    let (buyer, fixture, hold_id) = app.held_seats(5).await;
+    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runs = (0..20).map(|_| {
+        let (app, order_id) = (app.clone(), order_id.clone());
+        tokio::spawn(async move { app.run_worker(order_id.as_bytes(), 0.0).await })
+    });
+    let completed: usize = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|run| {
+            run.expect("the task ran")
+                .expect("the run worked")
+                .completed
+        })
+        .sum();
+    assert_eq!(completed, 1);
+    assert_eq!(app.order_status(&order_id).await, "COMPLETED");
+    assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 5);
+    assert_eq!(
+        app.count("SELECT count(DISTINCT seat_id) FROM orders.tickets")
+            .await,
+        5
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders.order_history WHERE to_status = 'COMPLETED'")
+            .await,
+        1
+    );
+    assert_eq!(app.seat_statuses(fixture.event_id).await, ["sold"; 5]);
+}
+
+#[tokio::test]
+async fn a_declined_payment_fails_the_order_and_frees_its_seats() {
+    let app = TestApp::spawn().await;
+    let (buyer, fixture, hold_id) = app.held_seats(3).await;
+    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = app.run_worker(order_id.as_bytes(), 1.0).await.unwrap();
+    assert_eq!((report.completed, report.failed), (0, 1));
+    let order = app.get_as(&buyer, &format!("/api/orders/{order_id}")).await;
+    assert_eq!(order.body["status"], "FAILED");
+    assert_eq!(
+        order.body["status_reason"],
+        ticketbuster_services::worker::DECLINED_REASON
+    );
+    assert_eq!(app.seat_statuses(fixture.event_id).await, ["available"; 3]);
+    assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 0);
+    let again = app.hold(&buyer, fixture.event_id, &fixture.seat_ids).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CREATED,
+        "the seats are on sale again"
+    );
+}
+
+/// Runs the order worker the way Spin's Redis trigger does: subscribed to `orders`,
+/// one message at a time, until aborted. Tests running in parallel share this Redis,
+/// so messages naming orders of other test databases are ignored, as if this app had
+/// a Redis of its own.
+fn subscribed_worker(app: Arc<TestApp>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = redis::Client::open(redis_url()).expect("a Redis URL");
+        let mut pubsub = client.get_async_pubsub().await.expect("subscribe");
+        pubsub
+            .subscribe("orders")
+            .await
+            .expect("subscribe to orders");
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            let payload = message.get_payload_bytes();
+            let ours: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM orders.orders WHERE id::text = $1)",
+            )
+            .bind(String::from_utf8_lossy(payload).trim())
+            .fetch_one(app.pool())
+            .await
+            .unwrap_or(false);
+            if ours {
+                let _ = app.run_worker(payload, 0.0).await;
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_order_whose_message_was_lost_completes_within_the_recovery_bound() {
+    let app = Arc::new(TestApp::spawn().await);
+    let (buyer, _, hold_id) = app.held_seats(2).await;
+    // Published while no worker is subscribed: Redis drops the message.
+    let placed_at = Instant::now();
+    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let worker = subscribed_worker(app.clone());
+    let republished = Arc::new(AtomicUsize::new(0));
+    let sweeper = {
+        let (app, republished) = (app.clone(), republished.clone());
+        tokio::spawn(async move {
+            loop {
+                let n = outbox::sweep(&app.backend).await.expect("the sweep ran");
+                republished.fetch_add(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let bound = Duration::from_secs(outbox::REPUBLISH_PENDING_AFTER_SECONDS as u64 + 3);
+    while app.order_status(&order_id).await != "COMPLETED" {
+        assert!(
+            placed_at.elapsed() < bound,
+            "not completed within {bound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("lost message: completed after {:?}", placed_at.elapsed());
+    worker.abort();
+    sweeper.abort();
+    assert_eq!(
+        republished.load(Ordering::SeqCst),
+        1,
+        "the sweep published it again"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 2);
+}
+
+#[tokio::test]
+async fn an_order_whose_worker_vanished_is_recovered_and_completed_once() {
+    let app = TestApp::spawn().await;
+    let (buyer, _, hold_id) = app.held_seats(2).await;
+    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A run claimed it and died before settling.
+    sqlx::query(
+        "UPDATE orders.orders SET status = 'PROCESSING', claim_id = gen_random_uuid(),
+                claimed_at = now() - make_interval(secs => $2)
+         WHERE id = $1::uuid",
+    )
+    .bind(&order_id)
+    .bind((outbox::RECOVER_PROCESSING_AFTER_SECONDS + 1) as f64)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(outbox::sweep(&app.backend).await.unwrap(), 1);
+    assert_eq!(app.order_status(&order_id).await, "PENDING");
+    let report = app.run_worker(order_id.as_bytes(), 0.0).await.unwrap();
+    assert_eq!(report.completed, 1);
+    assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 2);
+    assert_eq!(outbox::sweep(&app.backend).await.unwrap(), 0);
+}

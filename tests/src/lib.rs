@@ -402,3 +402,18 @@ pub fn raw_request(
         .body(Bytes::from(body.to_owned()))
         .expect("a valid test request")
 }
+
+/// The text of the one QR code in a PNG image.
+pub fn decode_qr_png(bytes: &[u8]) -> String {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
+    let frame = reader.next_frame(&mut pixels).expect("a frame");
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
+}

@@ -353,3 +353,78 @@ async fn holds_through_spin() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_order_through_spin_completes_and_its_ticket_qr_verifies() {
+    let Some(base) = target() else { return };
+    let app = Client::connect(base).await;
+    let (eva, _) = app.register("eva").await;
+    let (event, free) = app.stadium().await;
+    let seats = &free[free.len() - 2..];
+    let (status, held) = app
+        .post(
+            &format!("/api/events/{event}/holds"),
+            Some(&eva),
+            json!({"seat_ids": seats}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+
+    let place = || {
+        app.http
+            .post(app.url("/api/orders"))
+            .bearer_auth(&eva)
+            .header("idempotency-key", "e2e-purchase")
+            .json(&json!({"hold_id": held["hold_id"]}))
+    };
+    let (status, _, placed) = app.send(place()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{placed}");
+    let (status, _, replayed) = app.send(place()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        replayed["order_id"], placed["order_id"],
+        "a retry finds the same order"
+    );
+
+    let status_url = placed["status_url"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let order = loop {
+        let (_, order) = app.get(status_url, Some(&eva)).await;
+        if order["status"] == "COMPLETED" || Instant::now() > deadline {
+            break order;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(order["status"], "COMPLETED", "{order}");
+
+    let (_, tickets) = app
+        .get(order["tickets_url"].as_str().unwrap(), Some(&eva))
+        .await;
+    let items = tickets["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let png = app
+        .http
+        .get(app.url(items[0]["qr_png_url"].as_str().unwrap()))
+        .bearer_auth(&eva)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.status(), StatusCode::OK);
+    let code = ticketbuster_tests::decode_qr_png(&png.bytes().await.unwrap());
+    let key = std::env::var("SPIN_VARIABLE_TICKET_SIGNING_KEY")
+        .expect("scripts/e2e.sh exports the ticket signing key");
+    let verifier = ticketbuster_domain::tickets::TicketSigner::from_pem(&key)
+        .unwrap()
+        .verifier();
+    let claims = verifier
+        .verify(&code)
+        .expect("the QR holds a signed ticket code");
+    assert_eq!(claims.ticket_id, items[0]["ticket_id"].as_str().unwrap());
+    assert_eq!(claims.event_id, event);
+
+    let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
+    let sold = seats_of(&map)
+        .filter(|s| seats.contains(&s["id"].as_i64().unwrap()) && s["status"] == "sold")
+        .count();
+    assert_eq!(sold, 2, "the seat map shows the seats sold");
+}

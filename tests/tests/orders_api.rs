@@ -2,7 +2,7 @@
 
 use http::{Method, StatusCode};
 use serde_json::json;
-use ticketbuster_tests::{Case, Service, TestApp, raw_request, request};
+use ticketbuster_tests::{Case, Service, TestApp, decode_qr_png, raw_request, request};
 
 #[tokio::test]
 async fn an_order_completes_with_one_ticket_per_seat_and_its_history() {
@@ -123,20 +123,6 @@ async fn qr_images_decode_to_a_code_the_public_key_alone_verifies() {
     assert_eq!(svg.status(), StatusCode::OK);
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
     assert!(String::from_utf8_lossy(svg.body()).contains("<svg"));
-}
-
-fn decode_qr_png(bytes: &[u8]) -> String {
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-        .read_info()
-        .expect("a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
-    let frame = reader.next_frame(&mut pixels).expect("a frame");
-    let (width, height) = (frame.width as usize, frame.height as usize);
-    let mut image =
-        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    grids[0].decode().expect("a readable QR code").1
 }
 
 #[tokio::test]

@@ -9,12 +9,12 @@
 //! seats, so every hold should succeed: the figure is capacity, not contention.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
-use ticketbuster_bench::{Figures, arg, median};
+use ticketbuster_bench::{BenchEvent, Buyer, Figures, arg, drive, median, register_buyers};
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
@@ -22,11 +22,6 @@ use ticketbuster_services::holds::{HOLD_SQL, hold_params};
 /// Enough seats for every client to hold one per request at up to 6,000 holds/s.
 fn seats_per_client(clients: usize, seconds: u64) -> i64 {
     (6_000 * seconds as i64 / clients as i64).max(2_000)
-}
-
-struct Buyer {
-    id: String,
-    token: String,
 }
 
 #[tokio::main]
@@ -96,130 +91,6 @@ async fn main() -> anyhow::Result<()> {
         100.0 * spin_rate / sql_rate
     );
     Ok(())
-}
-
-async fn register_buyers(
-    http: &reqwest::Client,
-    url: &str,
-    count: usize,
-) -> anyhow::Result<Vec<Buyer>> {
-    let mut buyers = Vec::with_capacity(count);
-    for i in 0..count {
-        let email = format!("bench-{i}-{}@example.com", uuid::Uuid::new_v4().simple());
-        let answer: serde_json::Value = http
-            .post(format!("{url}/api/auth/register"))
-            .json(&json!({"email": email, "password": "benchmark password", "name": "Bench Buyer"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        buyers.push(Buyer {
-            id: answer["user"]["id"].as_str().context("user id")?.to_owned(),
-            token: answer["access_token"]
-                .as_str()
-                .context("access token")?
-                .to_owned(),
-        });
-    }
-    Ok(buyers)
-}
-
-/// A published event with `seats` seats, made for one phase and deleted after it.
-struct BenchEvent {
-    id: i64,
-    first_seat: i64,
-    per_client: i64,
-}
-
-impl BenchEvent {
-    async fn create(pool: &PgPool, clients: usize, per_client: i64) -> anyhow::Result<Self> {
-        let seats = clients as i64 * per_client;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status)
-             VALUES ($1, 'Benchmark', 'concert', 'benchmark event', 'Bench', 'Bench',
-                     now() + interval '1 day', now() + interval '1 day 2 hours', 'published') RETURNING id",
-        )
-        .bind(format!("bench-{}", uuid::Uuid::new_v4().simple()))
-        .fetch_one(pool)
-        .await?;
-        sqlx::query("INSERT INTO catalog.price_tiers (event_id, name, price_cents) VALUES ($1, 'Bench', 1000)")
-            .bind(id)
-            .execute(pool)
-            .await?;
-        let first_seat: i64 = sqlx::query_scalar(
-            "WITH added AS (
-                 INSERT INTO catalog.seats (event_id, tier_id, section, row_label, number)
-                 SELECT $1, t.id, 'Bench', 'A', n FROM catalog.price_tiers t, generate_series(1, $2::int) n
-                 WHERE t.event_id = $1 ORDER BY n RETURNING id)
-             SELECT min(id) FROM added",
-        )
-        .bind(id)
-        .bind(seats as i32)
-        .fetch_one(pool)
-        .await?;
-        sqlx::query("ANALYZE catalog.seats").execute(pool).await?;
-        Ok(Self {
-            id,
-            first_seat,
-            per_client,
-        })
-    }
-
-    /// The `n`-th seat of client `client`: clients never share a seat.
-    fn seat(&self, client: usize, n: i64) -> Option<i64> {
-        (n < self.per_client).then(|| self.first_seat + client as i64 * self.per_client + n)
-    }
-
-    async fn delete(self, pool: &PgPool) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM catalog.holds WHERE event_id = $1")
-            .bind(self.id)
-            .execute(pool)
-            .await?;
-        sqlx::query("DELETE FROM catalog.events WHERE id = $1")
-            .bind(self.id)
-            .execute(pool)
-            .await?;
-        Ok(())
-    }
-}
-
-/// Runs `clients` loops until `duration` is over; each iteration is one timed operation.
-async fn drive<F, Fut>(clients: usize, duration: Duration, op: F) -> Figures
-where
-    F: Fn(usize, i64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Option<bool>> + Send,
-{
-    let op = Arc::new(op);
-    let start = Instant::now();
-    let deadline = start + duration;
-    let tasks: Vec<_> = (0..clients)
-        .map(|client| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                let (mut latencies, mut errors) = (Vec::new(), 0);
-                let mut n = 0;
-                while Instant::now() < deadline {
-                    let began = Instant::now();
-                    match op(client, n).await {
-                        Some(true) => latencies.push(began.elapsed()),
-                        Some(false) => errors += 1,
-                        None => break,
-                    }
-                    n += 1;
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let (mut latencies, mut errors) = (Vec::new(), 0);
-    for task in tasks {
-        if let Ok((l, e)) = task.await {
-            latencies.extend(l);
-            errors += e;
-        }
-    }
-    Figures::from_latencies(latencies, errors, start.elapsed())
 }
 
 /// Each client's seats, in the order it holds them.

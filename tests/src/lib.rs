@@ -252,6 +252,16 @@ impl TestApp {
         self.call(Service::Orders, req).await
     }
 
+    /// Places an order that must be accepted, and returns its id.
+    pub async fn placed_order_id(&self, customer: &Customer, hold_id: &str, key: &str) -> String {
+        let placed = self.place_order(customer, hold_id, key).await;
+        assert_eq!(placed.status, StatusCode::ACCEPTED, "{:?}", placed.body);
+        placed.body["order_id"]
+            .as_str()
+            .expect("an order id")
+            .to_owned()
+    }
+
     pub async fn get_as(&self, customer: &Customer, path: &str) -> Answer {
         self.call(
             Service::Orders,

@@ -39,10 +39,7 @@ async fn two_hundred_concurrent_posts_with_one_key_create_one_order() {
 async fn twenty_concurrent_worker_runs_complete_an_order_once() {
     let app = Arc::new(TestApp::spawn_with(Default::default(), 30).await);
     let (buyer, fixture, hold_id) = app.held_seats(5).await;
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
     let runs = (0..20).map(|_| {
         let (app, order_id) = (app.clone(), order_id.clone());
         tokio::spawn(async move { app.run_worker(order_id.as_bytes(), 0.0).await })
@@ -76,10 +73,7 @@ async fn twenty_concurrent_worker_runs_complete_an_order_once() {
 async fn a_declined_payment_fails_the_order_and_frees_its_seats() {
     let app = TestApp::spawn().await;
     let (buyer, fixture, hold_id) = app.held_seats(3).await;
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
     let report = app.run_worker(order_id.as_bytes(), 1.0).await.unwrap();
     assert_eq!((report.completed, report.failed), (0, 1));
     let order = app.get_as(&buyer, &format!("/api/orders/{order_id}")).await;
@@ -133,10 +127,7 @@ async fn an_order_whose_message_was_lost_completes_within_the_recovery_bound() {
     let (buyer, _, hold_id) = app.held_seats(2).await;
     // Published while no worker is subscribed: Redis drops the message.
     let placed_at = Instant::now();
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
 
     let worker = subscribed_worker(app.clone());
     let republished = Arc::new(AtomicUsize::new(0));
@@ -173,10 +164,7 @@ async fn an_order_whose_message_was_lost_completes_within_the_recovery_bound() {
 async fn an_order_whose_worker_vanished_is_recovered_and_completed_once() {
     let app = TestApp::spawn().await;
     let (buyer, _, hold_id) = app.held_seats(2).await;
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
     // A run claimed it and died before settling.
     sqlx::query(
         "UPDATE orders.orders SET status = 'PROCESSING', claim_id = gen_random_uuid(),

@@ -72,10 +72,7 @@ async fn an_order_completes_with_one_ticket_per_seat_and_its_history() {
 async fn qr_images_decode_to_a_code_the_public_key_alone_verifies() {
     let app = TestApp::spawn().await;
     let (buyer, fixture, hold_id) = app.held_seats(1).await;
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
     app.run_worker(order_id.as_bytes(), 0.0).await.unwrap();
     let tickets = app
         .get_as(&buyer, &format!("/api/orders/{order_id}/tickets"))
@@ -288,10 +285,7 @@ async fn someone_elses_order_and_tickets_answer_404() {
     let app = TestApp::spawn().await;
     let (buyer, _, hold_id) = app.held_seats(1).await;
     let stranger = app.customer().await;
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
     app.run_worker(order_id.as_bytes(), 0.0).await.unwrap();
     let tickets = app
         .get_as(&buyer, &format!("/api/orders/{order_id}/tickets"))
@@ -318,10 +312,7 @@ async fn cancelling_frees_the_seats_and_voids_the_tickets() {
 
     // A PENDING order: its held seats go back on sale.
     let (buyer, pending_event, hold_id) = app.held_seats(2).await;
-    let pending = app.place_order(&buyer, &hold_id, "p").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pending = app.placed_order_id(&buyer, &hold_id, "p").await;
     let cancelled = app.cancel_order(&buyer, &pending).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     assert_eq!(cancelled.body["status"], "CANCELLED");
@@ -338,10 +329,7 @@ async fn cancelling_frees_the_seats_and_voids_the_tickets() {
 
     // A COMPLETED order: tickets void, seats available, QR gone.
     let (buyer, done_event, hold_id) = app.held_seats(2).await;
-    let done = app.place_order(&buyer, &hold_id, "c").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let done = app.placed_order_id(&buyer, &hold_id, "c").await;
     app.run_worker(done.as_bytes(), 0.0).await.unwrap();
     let ticket_id = app
         .get_as(&buyer, &format!("/api/orders/{done}/tickets"))
@@ -390,10 +378,7 @@ async fn cancelling_frees_the_seats_and_voids_the_tickets() {
     let twice = app.cancel_order(&buyer, &done).await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
     let (buyer, _, hold_id) = app.held_seats(1).await;
-    let failed = app.place_order(&buyer, &hold_id, "f").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let failed = app.placed_order_id(&buyer, &hold_id, "f").await;
     app.run_worker(failed.as_bytes(), 1.0).await.unwrap();
     let refused = app.cancel_order(&buyer, &failed).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
@@ -424,10 +409,7 @@ async fn orders_cannot_be_cancelled_once_the_event_started() {
 async fn malformed_worker_messages_are_dropped_and_change_nothing() {
     let app = TestApp::spawn().await;
     let (buyer, _, hold_id) = app.held_seats(1).await;
-    let order_id = app.place_order(&buyer, &hold_id, "k").await.body["order_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order_id = app.placed_order_id(&buyer, &hold_id, "k").await;
     let truncated = &order_id.as_bytes()[..20];
     for message in [&b""[..], truncated, b"{\"order_id\": 1}", b"\xff\xfe\x00"] {
         let outcome = app.run_worker(message, 0.0).await;

@@ -58,6 +58,36 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// What every benchmark takes: `--url`, `--database-url`, `--clients`, `--seconds`, `--runs`.
+pub struct RunArgs {
+    pub url: String,
+    pub database_url: String,
+    pub clients: usize,
+    pub seconds: u64,
+    pub runs: usize,
+}
+
+impl RunArgs {
+    pub fn parse() -> anyhow::Result<Self> {
+        let args = Self {
+            url: arg("--url", "http://127.0.0.1:3000".to_string()),
+            database_url: arg(
+                "--database-url",
+                std::env::var("DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ticketbuster".into()),
+            ),
+            clients: arg("--clients", 64),
+            seconds: arg("--seconds", 10),
+            runs: arg("--runs", 3),
+        };
+        anyhow::ensure!(
+            args.clients > 0 && args.seconds > 0 && args.runs > 0,
+            "clients, seconds and runs must be positive"
+        );
+        Ok(args)
+    }
+}
+
 /// `--name value` from the command line, or the default.
 pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();

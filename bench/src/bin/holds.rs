@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
-use ticketbuster_bench::{BenchEvent, Buyer, Figures, arg, drive, median, register_buyers};
+use ticketbuster_bench::{BenchEvent, Buyer, Figures, RunArgs, drive, median, register_buyers};
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
@@ -26,19 +26,13 @@ fn seats_per_client(clients: usize, seconds: u64) -> i64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url: String = arg("--url", "http://127.0.0.1:3000".to_string());
-    let database_url: String = arg(
-        "--database-url",
-        std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ticketbuster".into()),
-    );
-    let clients: usize = arg("--clients", 64);
-    let seconds: u64 = arg("--seconds", 10);
-    let runs: usize = arg("--runs", 3);
-    ensure!(
-        clients > 0 && seconds > 0 && runs > 0,
-        "clients, seconds and runs must be positive"
-    );
+    let RunArgs {
+        url,
+        database_url,
+        clients,
+        seconds,
+        runs,
+    } = RunArgs::parse()?;
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)

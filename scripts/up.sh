@@ -5,7 +5,7 @@
 # process when Redis drops).
 #
 #   scripts/up.sh            # listens on 127.0.0.1:3000
-#   SPIN_LISTEN=127.0.0.1:8080 scripts/up.sh
+#   SPIN_LISTEN=127.0.0.1:8080 SIDECAR_LISTEN=127.0.0.1:8081 scripts/up.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 listen="${SPIN_LISTEN:-127.0.0.1:3000}"
@@ -32,14 +32,17 @@ echo "[up] building the components and the sidecar" >&2
 spin build
 cargo build --quiet --release -p ticketbuster-sidecar
 
-# The sidecar runs the order outbox sweep (orders whose message was lost are published again).
-DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" target/release/ticketbuster-sidecar &
+# The sidecar: WebSockets (notifications, live seat maps) on $SIDECAR_LISTEN, and the
+# periodic jobs (stalled orders published again, hold warnings, lapsed seats freed).
+sidecar_listen="${SIDECAR_LISTEN:-127.0.0.1:3001}"
+SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" \
+  JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" target/release/ticketbuster-sidecar &
 sidecar_pid=$!
 
 stop=0
 trap 'stop=1; kill ${spin_pid:-} "$sidecar_pid" 2>/dev/null || true' INT TERM
 trap 'kill "$sidecar_pid" 2>/dev/null || true' EXIT
-echo "[up] TicketBuster on http://$listen (Ctrl-C stops it)" >&2
+echo "[up] TicketBuster on http://$listen, WebSockets on ws://$sidecar_listen/ws (Ctrl-C stops it)" >&2
 while [ "$stop" -eq 0 ]; do
   spin up --listen "$listen" --runtime-config-file runtime-config.toml &
   spin_pid=$!

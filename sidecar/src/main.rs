@@ -1,45 +1,36 @@
-//! The native sidecar beside `spin up`. For now it runs the order outbox sweep every
-//! couple of seconds (Spin has no timer trigger): orders whose `orders` message was lost
-//! are published again, and orders whose worker run vanished are put back in line.
-//!
-//! Configuration (environment): `DATABASE_URL`, `REDIS_URL`, `SWEEP_EVERY_MS` (2000).
-
-use std::time::Duration;
+//! The sidecar process: configuration from the environment (see [`Config`]), stopped
+//! gracefully by SIGTERM or Ctrl-C.
 
 use anyhow::Context;
-use ticketbuster_native_backend::NativeBackend;
-use ticketbuster_services::outbox;
+use ticketbuster_sidecar::Config;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let database_url = env(
-        "DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/ticketbuster",
-    );
-    let redis_url = env("REDIS_URL", "redis://127.0.0.1:6379");
-    let every = Duration::from_millis(
-        env("SWEEP_EVERY_MS", "2000")
-            .parse()
-            .context("SWEEP_EVERY_MS must be a number of milliseconds")?,
-    );
-    let backend = NativeBackend::connect(&database_url, &redis_url, 2, "")
+    let config = Config::from_env()?;
+    raise_open_file_limit();
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .context("connecting to PostgreSQL and Redis")?;
-    eprintln!("[sidecar] outbox sweep every {} ms", every.as_millis());
-
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+        .with_context(|| format!("listening on {}", config.listen))?;
+    eprintln!("[sidecar] WebSockets on ws://{}/ws", config.listen);
+    let shutdown = CancellationToken::new();
+    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
         tokio::select! {
-            _ = ticks.tick() => match outbox::sweep(&backend).await {
-                Ok(0) => {}
-                Ok(n) => eprintln!("[sidecar] published {n} stalled order(s) again"),
-                Err(e) => eprintln!("[sidecar] outbox sweep failed, retrying: {e}"),
-            },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
         }
+        eprintln!("[sidecar] stopping: closing connections");
+        stop.cancel();
+    });
+    ticketbuster_sidecar::run(config, listener, shutdown).await
+}
+
+/// Each WebSocket is a file descriptor: take the hard limit, not the default soft one.
+fn raise_open_file_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("[sidecar] could not raise the open file limit: {e}");
     }
-    eprintln!("[sidecar] stopping");
-    Ok(())
 }

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub holds: Arc<HoldSettings>,
     pub orders: Arc<OrderSettings>,
     pub db_name: String,
+    /// The access-token secret, for a sidecar that must accept this app's tokens.
+    pub jwt_secret: String,
 }
 
 /// The `qr` component's crate, called natively.
@@ -90,7 +92,13 @@ impl TestApp {
         ticketbuster_db::migrate(&backend.pool)
             .await
             .expect("migrate");
-        let auth = AuthSettings::new(TokenIssuer::generate());
+        let jwt_secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let issuer = TokenIssuer::from_secret(&jwt_secret).expect("a long enough secret");
+        let auth = AuthSettings::new(issuer);
         let holds = HoldSettings {
             verifier: auth.issuer.verifier(),
             policy,
@@ -106,6 +114,7 @@ impl TestApp {
             holds: Arc::new(holds),
             orders: Arc::new(orders),
             db_name,
+            jwt_secret,
         }
     }
 

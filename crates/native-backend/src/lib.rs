@@ -164,4 +164,24 @@ impl Backend for NativeBackend {
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))
     }
+
+    async fn eval(
+        &self,
+        script: &str,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<Option<String>, BackendError> {
+        let script = redis::Script::new(script);
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(|e| BackendError::Redis(e.to_string()))
+    }
 }

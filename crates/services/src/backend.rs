@@ -1,4 +1,5 @@
-//! What the services need from their host: SQL, a key-value cache, and Redis (ping, publish).
+//! What the services need from their host: SQL, a key-value cache, and Redis (ping,
+//! publish, Lua scripts).
 //! Values crossing this boundary are few on purpose: queries cast to `int8`, `text`,
 //! `bool`, `int8[]` in SQL, which keeps Spin's and sqlx's type mappings identical.
 
@@ -160,6 +161,14 @@ pub trait Backend {
 
     /// Publishes on a Redis pub/sub channel (at most once: nobody listening, nobody hears).
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError>;
+
+    /// Runs a Lua script atomically in Redis (`EVAL`); its reply as text, `None` for nil.
+    async fn eval(
+        &self,
+        script: &str,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<Option<String>, BackendError>;
 
     /// Milliseconds since the Unix epoch (the wall clock of Spin's host and of native code alike).
     fn now_ms(&self) -> i64 {

@@ -15,7 +15,7 @@ use ticketbuster_domain::ids::{PublicId, RowId};
 use ticketbuster_domain::token::{Caller, TokenVerifier};
 
 use crate::backend::{Backend, Param, query_one};
-use crate::catalog::invalidate_event;
+use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
 use crate::web::{self, Request, Response};
 
 pub struct HoldSettings {
@@ -126,7 +126,16 @@ async fn create(
         )
         .with_detail("unavailable_seat_ids", unavailable));
     };
-    invalidate_event(backend, event_id).await;
+    seats_changed(
+        backend,
+        &SeatChange {
+            id: format!("{hold_id}:held"),
+            event_id,
+            seat_ids: seats.ids(),
+            status: SeatStatus::Held,
+        },
+    )
+    .await;
     Ok(web::json(
         StatusCode::CREATED,
         &json!({
@@ -190,7 +199,7 @@ pub const RELEASE_SQL: &str = "WITH owned AS (
          RETURNING s.id
      )
      SELECT (SELECT event_id FROM owned) AS event_id, coalesce((SELECT ordered FROM owned), false) AS ordered,
-            (SELECT count(*) FROM freed) AS freed";
+            ARRAY(SELECT id FROM freed ORDER BY id) AS freed";
 
 async fn release(
     backend: &impl Backend,
@@ -212,8 +221,15 @@ async fn release(
             "this hold has an order; cancel the order to free its seats",
         ));
     }
-    if row.int("freed")? > 0 {
-        invalidate_event(backend, event_id).await;
-    }
+    seats_changed(
+        backend,
+        &SeatChange {
+            id: format!("{}:released", hold_id.as_str()),
+            event_id,
+            seat_ids: &row.int_array("freed")?,
+            status: SeatStatus::Available,
+        },
+    )
+    .await;
     Ok(web::empty(StatusCode::NO_CONTENT))
 }

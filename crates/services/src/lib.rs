@@ -10,11 +10,13 @@ mod sql;
 pub mod auth;
 pub mod backend;
 pub mod catalog;
+pub mod expiry;
 pub mod health;
 pub mod holds;
 pub mod notifications;
 pub mod orders;
 pub mod outbox;
+pub mod seat_changes;
 pub mod web;
 pub mod worker;
 

@@ -3,7 +3,7 @@
 //! `GET /api/tickets/{id}/qr.svg` and `qr.png`.
 //!
 //! Placing an order only records it (PENDING, in one statement: `orders.place_order`) and
-//! publishes its id on the `orders` channel; the order worker takes payment and issues the
+//! wakes the order worker up through the `orders` channel; the worker takes payment and issues the
 //! tickets. The order row is the outbox, so a lost message delays an order but never loses it.
 
 use http::{Method, StatusCode};
@@ -17,9 +17,10 @@ use ticketbuster_domain::tickets::{TicketClaims, TicketSigner};
 use ticketbuster_domain::token::{Caller, TokenVerifier};
 
 use crate::backend::{Backend, Row, query_one};
-use crate::catalog::invalidate_event;
 use crate::notifications::{self, Notification};
+use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
 use crate::web::{self, Request, Response};
+use crate::worker;
 
 /// The channel the order worker listens on; a message is an order id.
 pub const ORDERS_CHANNEL: &str = "orders";
@@ -129,7 +130,7 @@ async fn place(
     match (row.text("outcome")?.as_str(), order_id) {
         ("created", Some(order_id)) => {
             // A lost message only delays the order: the outbox sweep publishes it again.
-            if let Err(e) = backend.publish(ORDERS_CHANNEL, order_id.as_bytes()).await {
+            if let Err(e) = worker::wake_up(backend, &order_id).await {
                 eprintln!("warning: order {order_id} not published, the outbox will: {e}");
             }
             Ok(accepted(&order_id, &row.text("status")?))
@@ -242,7 +243,10 @@ async fn cancel(
 ) -> Result<Response, ApiError> {
     let row = query_one(
         backend,
-        "SELECT outcome, status, event_id FROM orders.cancel_order($1::text::uuid, $2::text::uuid)",
+        "SELECT c.outcome, c.status, c.event_id,
+                coalesce((SELECT h.seat_ids FROM orders.orders o JOIN catalog.holds h ON h.id = o.hold_id
+                          WHERE o.id = $2::text::uuid AND o.user_id = $1::text::uuid), '{}') AS seat_ids
+         FROM orders.cancel_order($1::text::uuid, $2::text::uuid) c",
         &[caller.user_id.as_str().into(), order_id.as_str().into()],
     )
     .await?;
@@ -250,7 +254,16 @@ async fn cancel(
     match row.text("outcome")?.as_str() {
         "cancelled" => {
             let event_id = row.int("event_id")?;
-            invalidate_event(backend, event_id).await;
+            seats_changed(
+                backend,
+                &SeatChange {
+                    id: format!("{}:cancelled", order_id.as_str()),
+                    event_id,
+                    seat_ids: &row.int_array("seat_ids")?,
+                    status: SeatStatus::Available,
+                },
+            )
+            .await;
             notifications::publish(
                 backend,
                 &Notification::OrderCancelled {

@@ -7,12 +7,16 @@
 //! and get one ticket per seat, the others fail and free their seats. Only the run that
 //! holds an order's claim can settle it.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use ticketbuster_domain::ids::PublicId;
 use ticketbuster_domain::orders::PaymentProvider;
 
 use crate::backend::{Backend, BackendError, Row};
 use crate::notifications::{self, Notification};
+use crate::orders::ORDERS_CHANNEL;
+use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
 
 pub struct WorkerSettings {
     /// Orders claimed and settled together.
@@ -46,10 +50,44 @@ pub const CLAIM_SQL: &str = "SELECT order_id::text AS order_id
      FROM orders.claim_orders($1::text::uuid, $2::int8::int4, $3::text::uuid)";
 
 /// Parameters: $1 claim id, $2 paid order ids, $3 declined order ids (as `{a,b}`), $4 reason.
+/// Each settled order comes back with its seats, now sold or available again.
 pub const SETTLE_SQL: &str =
-    "SELECT order_id::text AS order_id, user_id::text AS user_id, event_id,
-            status, reason, array_to_json(ticket_ids)::text AS ticket_ids
-     FROM orders.settle_orders($1::text::uuid, $2::text::uuid[], $3::text::uuid[], $4::text)";
+    "SELECT s.order_id::text AS order_id, s.user_id::text AS user_id, s.event_id,
+            s.status, s.reason, array_to_json(s.ticket_ids)::text AS ticket_ids, h.seat_ids
+     FROM orders.settle_orders($1::text::uuid, $2::text::uuid[], $3::text::uuid[], $4::text) s
+     JOIN orders.orders o ON o.id = s.order_id
+     JOIN catalog.holds h ON h.id = o.hold_id";
+
+/// Set while a wake-up message waits for the worker. Spin's Redis trigger handles messages
+/// one at a time and each costs at least a claim, even when an earlier run already took its
+/// order; so an order publishes a message only when none is waiting. The worker clears the
+/// flag before it claims: an order that found the flag set committed before that claim,
+/// which therefore sees it.
+const WAKE_UP_PENDING_KEY: &str = "orders:wake-up-pending";
+
+/// A waiting wake-up that was lost (no worker subscribed) stops holding back others after this.
+const WAKE_UP_PENDING_MS: u32 = 1_000;
+
+/// KEYS: the pending flag. ARGV: order id, flag lifetime in ms, channel. Replies 1 when published.
+const WAKE_UP_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then
+  redis.call('PUBLISH', ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+";
+
+/// Tells the worker a new order is waiting, unless a wake-up is already on its way.
+pub async fn wake_up(backend: &impl Backend, order_id: &str) -> Result<(), BackendError> {
+    backend
+        .eval(
+            WAKE_UP_SCRIPT,
+            &[WAKE_UP_PENDING_KEY],
+            &[order_id, &WAKE_UP_PENDING_MS.to_string(), ORDERS_CHANNEL],
+        )
+        .await
+        .map(drop)
+}
 
 pub fn parse_message(payload: &[u8]) -> Result<PublicId, WorkerError> {
     let text = std::str::from_utf8(payload).map_err(|_| {
@@ -67,6 +105,12 @@ pub async fn handle_message(
     payload: &[u8],
 ) -> Result<RunReport, WorkerError> {
     let mut first = Some(parse_message(payload)?);
+    if let Err(e) = backend
+        .eval("redis.call('DEL', KEYS[1])", &[WAKE_UP_PENDING_KEY], &[])
+        .await
+    {
+        eprintln!("warning: the wake-up flag was not cleared: {e}");
+    }
     let mut report = RunReport::default();
     for _ in 0..MAX_BATCHES_PER_MESSAGE {
         let claim_id = uuid::Uuid::new_v4().to_string();
@@ -95,6 +139,7 @@ pub async fn handle_message(
                 ],
             )
             .await?;
+        announce_seats(backend, &claim_id, &settled).await?;
         for row in &settled {
             tell_the_buyer(backend, row, &mut report).await?;
         }
@@ -103,6 +148,38 @@ pub async fn handle_message(
         }
     }
     Ok(report)
+}
+
+/// One `seat.changed` per event and outcome of a settled batch: seats sold, or freed
+/// again by failed orders.
+async fn announce_seats(
+    backend: &impl Backend,
+    claim_id: &str,
+    settled: &[Row],
+) -> Result<(), BackendError> {
+    let mut changes: BTreeMap<(i64, bool), Vec<i64>> = BTreeMap::new();
+    for row in settled {
+        let completed = row.text("status")? == "COMPLETED";
+        changes
+            .entry((row.int("event_id")?, completed))
+            .or_default()
+            .extend(row.int_array("seat_ids")?);
+    }
+    for ((event_id, completed), seat_ids) in changes {
+        let (what, status) = if completed {
+            ("sold", SeatStatus::Sold)
+        } else {
+            ("failed", SeatStatus::Available)
+        };
+        let change = SeatChange {
+            id: format!("{claim_id}:{event_id}:{what}"),
+            event_id,
+            seat_ids: &seat_ids,
+            status,
+        };
+        seats_changed(backend, &change).await;
+    }
+    Ok(())
 }
 
 /// Splits the claimed orders into those the provider charged and those it declined.

@@ -195,4 +195,34 @@ impl Backend for SpinBackend {
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))
     }
+
+    async fn eval(
+        &self,
+        script: &str,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<Option<String>, BackendError> {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let mut arguments = vec![
+            redis::RedisParameter::Binary(script.as_bytes().to_vec()),
+            redis::RedisParameter::Int64(keys.len() as i64),
+        ];
+        arguments.extend(
+            keys.iter()
+                .chain(args)
+                .map(|a| redis::RedisParameter::Binary(a.as_bytes().to_vec())),
+        );
+        let reply = self
+            .redis()
+            .await?
+            .execute("EVAL", arguments)
+            .await
+            .map_err(|e| BackendError::Redis(e.to_string()))?;
+        Ok(match reply.into_iter().next() {
+            None | Some(redis::RedisResult::Nil) => None,
+            Some(redis::RedisResult::Status(s)) => Some(s),
+            Some(redis::RedisResult::Binary(b)) => Some(text(&b)),
+            Some(redis::RedisResult::Int64(n)) => Some(n.to_string()),
+        })
+    }
 }

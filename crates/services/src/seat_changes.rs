@@ -1,0 +1,84 @@
+//! Live seat maps: every change of seats' status (held, released, sold, freed by expiry
+//! or cancellation) drops the event's cached views and is published on the Redis channel
+//! `seat-changes` as `seat.changed`, which the sidecar sends to the event's viewers.
+
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::catalog::invalidate_event;
+
+pub const SEAT_CHANGES_CHANNEL: &str = "seat-changes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+impl SeatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "available",
+            SeatStatus::Held => "held",
+            SeatStatus::Sold => "sold",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatChange<'a> {
+    /// Names the change (`<hold or order id>:<what happened>`), so viewers can drop repeats.
+    pub id: String,
+    pub event_id: i64,
+    pub seat_ids: &'a [i64],
+    pub status: SeatStatus,
+}
+
+impl SeatChange<'_> {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "id": self.id,
+            "type": "seat.changed",
+            "event_id": self.event_id,
+            "seat_ids": self.seat_ids,
+            "status": self.status.as_str(),
+        })
+    }
+}
+
+/// Invalidates the event's cached views and tells its viewers. Best effort: a failure is
+/// logged, and the seat map served by the API stays the truth.
+pub async fn seats_changed(backend: &impl Backend, change: &SeatChange<'_>) {
+    if change.seat_ids.is_empty() {
+        return;
+    }
+    invalidate_event(backend, change.event_id).await;
+    let payload = change.to_json().to_string();
+    if let Err(e) = backend
+        .publish(SEAT_CHANGES_CHANNEL, payload.as_bytes())
+        .await
+    {
+        eprintln!("warning: seat change {} not published: {e}", change.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_carry_the_event_the_seats_and_their_new_status() {
+        let change = SeatChange {
+            id: "h1:held".into(),
+            event_id: 3,
+            seat_ids: &[10, 11],
+            status: SeatStatus::Held,
+        };
+        assert_eq!(
+            change.to_json(),
+            json!({"id": "h1:held", "type": "seat.changed", "event_id": 3,
+                   "seat_ids": [10, 11], "status": "held"})
+        );
+    }
+}

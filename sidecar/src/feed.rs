@@ -1,0 +1,115 @@
+//! The Redis side: one pub/sub subscription per replica to `notifications` and
+//! `seat-changes`, handed to the hub. Every replica receives every message and delivers
+//! it to the connections it holds, so a user is reached whichever replica they landed on.
+//! When Redis goes away the feed reconnects by itself and asks every connection to catch
+//! up from its user's stream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use futures_util::StreamExt;
+use ticketbuster_services::notifications::{NOTIFICATIONS_CHANNEL, Published};
+use ticketbuster_services::seat_changes::SEAT_CHANGES_CHANNEL;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Hub, Outgoing};
+use crate::metrics::Metrics;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+pub async fn run(
+    client: redis::Client,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    subscribed: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        let session = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub
+                .subscribe(&[NOTIFICATIONS_CHANNEL, SEAT_CHANGES_CHANNEL])
+                .await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::select! {
+            result = session => result,
+            () = stop.cancelled() => return,
+        };
+        match pubsub {
+            Ok(mut pubsub) => {
+                backoff = Duration::from_millis(100);
+                subscribed.store(true, Ordering::Release);
+                if first {
+                    first = false;
+                } else {
+                    metrics.feed_reconnects.inc();
+                    eprintln!("[sidecar] Redis feed back; connections catch up from their streams");
+                    hub.to_everyone(&Outgoing::CatchUp);
+                }
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(message) => route(&hub, &message),
+                            None => break,
+                        },
+                        () = stop.cancelled() => return,
+                    }
+                }
+                subscribed.store(false, Ordering::Release);
+                eprintln!("[sidecar] Redis feed lost; reconnecting");
+            }
+            Err(e) => eprintln!(
+                "[sidecar] Redis feed unavailable ({e}); retrying in {} ms",
+                backoff.as_millis()
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn route(hub: &Hub, message: &redis::Msg) {
+    let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else {
+        eprintln!("[sidecar] dropped a message that is not UTF-8");
+        return;
+    };
+    match message.get_channel_name() {
+        NOTIFICATIONS_CHANNEL => match Published::parse(payload) {
+            Some(published) => {
+                let text = Utf8Bytes::from(published.client_message());
+                let outgoing = Outgoing::Notification {
+                    id: published.stream_id,
+                    text,
+                };
+                hub.to_user(&published.user_id, &outgoing);
+            }
+            None => eprintln!("[sidecar] dropped a malformed notification"),
+        },
+        SEAT_CHANGES_CHANNEL => match seat_change_event(payload) {
+            Some(event_id) => {
+                hub.to_event(event_id, &Outgoing::SeatChange(Utf8Bytes::from(payload)));
+            }
+            None => eprintln!("[sidecar] dropped a malformed seat change"),
+        },
+        _ => {}
+    }
+}
+
+fn seat_change_event(payload: &str) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Addressed {
+        event_id: i64,
+    }
+    serde_json::from_str::<Addressed>(payload)
+        .ok()
+        .map(|a| a.event_id)
+}

@@ -1,0 +1,648 @@
+//! The WebSocket sidecar with real WebSocket clients, real Redis and real PostgreSQL:
+//! who receives what, resuming, replicas, refusals, slow and silent clients, shutdown,
+//! a Redis restart, and the periodic jobs running on one replica at a time.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use ticketbuster_native_backend::NativeBackend;
+use ticketbuster_services::notifications::{self, Notification};
+use ticketbuster_sidecar::Config;
+use ticketbuster_tests::{TestApp, redis_url, server_url};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Replica {
+    addr: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    async fn start(app: &TestApp, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_redis(app, &redis_url(), adjust).await
+    }
+
+    async fn start_with_redis(
+        app: &TestApp,
+        redis: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let database_url = format!("{}/{}", server_url(), app.db_name);
+        let mut config = Config::from_lookup(|name| match name {
+            "JWT_SECRET" => Some(app.jwt_secret.clone()),
+            "DATABASE_URL" => Some(database_url.clone()),
+            "REDIS_URL" => Some(redis.to_owned()),
+            "SIDECAR_LISTEN" => Some("127.0.0.1:0".into()),
+            _ => None,
+        })
+        .expect("a sidecar configuration");
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("the bound address");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(ticketbuster_sidecar::run(
+            config,
+            listener,
+            shutdown.clone(),
+        ));
+        let replica = Self {
+            addr,
+            shutdown,
+            task,
+        };
+        replica.wait_until_healthy().await;
+        replica
+    }
+
+    async fn health(&self) -> (u16, Value) {
+        match reqwest::get(format!("http://{}/health", self.addr)).await {
+            Ok(answer) => (
+                answer.status().as_u16(),
+                answer.json().await.unwrap_or(Value::Null),
+            ),
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    async fn wait_until_healthy(&self) {
+        for _ in 0..200 {
+            if self.health().await.0 == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the sidecar did not become healthy: {:?}",
+            self.health().await
+        );
+    }
+
+    async fn connections(&self) -> u64 {
+        self.health().await.1["connections"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// A metric's value from `/metrics`.
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.addr))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    }
+
+    async fn connect(&self, token: &str, last_id: Option<&str>) -> Socket {
+        let mut url = format!("ws://{}/ws?token={token}", self.addr);
+        if let Some(id) = last_id {
+            url.push_str(&format!("&last_id={id}"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the WebSocket handshake");
+        socket
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("the sidecar task")
+            .expect("a clean stop");
+    }
+}
+
+/// The next JSON message (pings and pongs skipped), or a panic after 5 s.
+async fn next_json(socket: &mut Socket) -> Value {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(&text).expect("a JSON message");
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a message within 5 s")
+}
+
+/// Publishes `order.cancelled` for a user, through the same script the components use.
+async fn notify(backend: &NativeBackend, user_id: &str) -> (String, String) {
+    let order_id = uuid::Uuid::new_v4().to_string();
+    let id = notifications::publish(
+        backend,
+        &Notification::OrderCancelled {
+            user_id,
+            order_id: &order_id,
+            event_id: 1,
+        },
+    )
+    .await
+    .expect("published");
+    (id, order_id)
+}
+
+async fn subscribe(socket: &mut Socket, event_id: i64) {
+    let command = json!({"type": "subscribe", "event_id": event_id}).to_string();
+    socket
+        .send(Message::text(command))
+        .await
+        .expect("send subscribe");
+    assert_eq!(
+        next_json(socket).await,
+        json!({"type": "subscribed", "event_id": event_id})
+    );
+}
+
+#[tokio::test]
+async fn a_users_messages_reach_all_their_tabs_and_nobody_else() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |_| {}).await;
+    let (alice, bob) = (app.customer().await, app.customer().await);
+    let mut alice_phone = replica.connect(&alice.token, None).await;
+    let mut alice_laptop = replica.connect(&alice.token, None).await;
+    let mut bob_tab = replica.connect(&bob.token, None).await;
+
+    let (id, order_id) = notify(&app.backend, &alice.id).await;
+    for tab in [&mut alice_phone, &mut alice_laptop] {
+        let message = next_json(tab).await;
+        assert_eq!(message["id"], id);
+        assert_eq!(message["type"], "order.cancelled");
+        assert_eq!(message["order_id"], order_id);
+    }
+    // Bob's first message is his own: Alice's never reached him.
+    let (bobs, _) = notify(&app.backend, &bob.id).await;
+    assert_eq!(next_json(&mut bob_tab).await["id"], bobs);
+    replica.stop().await;
+}
+
+#[tokio::test]
+async fn missing_forged_and_expired_tokens_are_refused_before_the_upgrade() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |_| {}).await;
+    let customer = app.customer().await;
+    let forged = ticketbuster_domain::token::TokenIssuer::generate()
+        .issue(&customer.id, ticketbuster_domain::account::Role::Customer)
+        .expect("a token");
+    let expired = expired_token(&app.jwt_secret, &customer.id);
+    for query in [
+        String::new(),
+        "?token=garbage".into(),
+        format!("?token={forged}"),
+        format!("?token={expired}"),
+        format!("?token={}&last_id=yesterday", customer.token),
+    ] {
+        let url = format!("ws://{}/ws{query}", replica.addr);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tungstenite::Error::Http(answer)) => {
+                assert!(
+                    [401, 400].contains(&answer.status().as_u16()),
+                    "{query}: {}",
+                    answer.status()
+                );
+                assert_eq!(
+                    answer.status().as_u16() == 400,
+                    query.contains("last_id"),
+                    "{query}"
+                );
+            }
+            other => panic!("{query}: expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+    // Browsers cannot set headers: the token may ride in the subprotocol list.
+    let mut request = format!("ws://{}/ws", replica.addr)
+        .into_client_request()
+        .expect("a request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("bearer, {}", customer.token)
+            .parse()
+            .expect("a header"),
+    );
+    let (_socket, answer) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("accepted with the token in the subprotocol list");
+    assert_eq!(answer.headers()["sec-websocket-protocol"], "bearer");
+    replica.stop().await;
+}
+
+fn expired_token(secret: &str, user_id: &str) -> String {
+    use jwt_simple::prelude::*;
+    let key = HS256Key::from_bytes(secret.as_bytes());
+    let mut claims = Claims::with_custom_claims(
+        json!({"role": "customer"}),
+        jwt_simple::prelude::Duration::from_secs(60),
+    )
+    .with_issuer(ticketbuster_domain::token::ISSUER)
+    .with_audience(ticketbuster_domain::token::AUDIENCE)
+    .with_subject(user_id);
+    let past = Clock::now_since_epoch() - jwt_simple::prelude::Duration::from_secs(3600);
+    claims.issued_at = Some(past);
+    claims.expires_at = Some(past + jwt_simple::prelude::Duration::from_secs(60));
+    key.authenticate(claims).expect("a token")
+}
+
+#[tokio::test]
+async fn reconnecting_with_the_last_id_resumes_in_order_without_loss_or_repeats() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |_| {}).await;
+    let customer = app.customer().await;
+    let mut socket = replica.connect(&customer.token, None).await;
+    let (first, _) = notify(&app.backend, &customer.id).await;
+    let (second, _) = notify(&app.backend, &customer.id).await;
+    assert_eq!(next_json(&mut socket).await["id"], first);
+    assert_eq!(next_json(&mut socket).await["id"], second);
+    drop(socket);
+
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        missed.push(notify(&app.backend, &customer.id).await.0);
+    }
+    let mut socket = replica.connect(&customer.token, Some(&second)).await;
+    for id in &missed {
+        assert_eq!(&next_json(&mut socket).await["id"], id);
+    }
+    let (live, _) = notify(&app.backend, &customer.id).await;
+    assert_eq!(
+        next_json(&mut socket).await["id"],
+        live,
+        "nothing repeated before it"
+    );
+
+    // Another device that last saw the first message gets everything after it, once.
+    let mut other = replica.connect(&customer.token, Some(&first)).await;
+    for id in std::iter::once(&second).chain(&missed).chain([&live]) {
+        assert_eq!(&next_json(&mut other).await["id"], id);
+    }
+    let (next, _) = notify(&app.backend, &customer.id).await;
+    assert_eq!(next_json(&mut other).await["id"], next);
+    assert_eq!(next_json(&mut socket).await["id"], next);
+    replica.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_reach_a_user_whichever_holds_the_connection() {
+    let app = TestApp::spawn().await;
+    let (one, two) = (
+        Replica::start(&app, |_| {}).await,
+        Replica::start(&app, |_| {}).await,
+    );
+    let (alice, bob) = (app.customer().await, app.customer().await);
+    let mut alice_on_one = one.connect(&alice.token, None).await;
+    let mut alice_on_two = two.connect(&alice.token, None).await;
+    let mut bob_on_two = two.connect(&bob.token, None).await;
+
+    let (id, _) = notify(&app.backend, &alice.id).await;
+    assert_eq!(next_json(&mut alice_on_one).await["id"], id);
+    assert_eq!(next_json(&mut alice_on_two).await["id"], id);
+    let (bobs, _) = notify(&app.backend, &bob.id).await;
+    assert_eq!(next_json(&mut bob_on_two).await["id"], bobs);
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test]
+async fn seat_map_viewers_see_holds_releases_and_expiry_within_a_second() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |c| c.jobs_every = Duration::from_millis(200)).await;
+    let (buyer, fixture, hold_id) = app.held_seats(2).await;
+    let other_event = app.event(1, 1, 2).await;
+    let viewer = app.customer().await;
+    let mut socket = replica.connect(&viewer.token, None).await;
+    subscribe(&mut socket, fixture.event_id).await;
+
+    // Held, on another event (not watched), then on this one.
+    let seat = &fixture.seat_ids[..1];
+    assert_eq!(
+        app.hold(&buyer, other_event.event_id, &other_event.seat_ids)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(app.release(&buyer, &hold_id).await.status, 204);
+    let released = timed(&mut socket).await;
+    assert_eq!(released["type"], "seat.changed");
+    assert_eq!(released["event_id"], fixture.event_id);
+    assert_eq!(released["status"], "available");
+    assert_eq!(released["seat_ids"], json!(fixture.seat_ids));
+
+    let hold = app.hold(&buyer, fixture.event_id, seat).await;
+    assert_eq!(hold.status, 201);
+    let held = timed(&mut socket).await;
+    assert_eq!(
+        (held["status"].clone(), held["seat_ids"].clone()),
+        (json!("held"), json!(seat))
+    );
+
+    // The hold lapses: the sidecar's job frees the seat and tells the viewers.
+    sqlx::query("UPDATE catalog.seats SET held_until = now() - interval '1 second' WHERE id = $1;")
+        .bind(seat[0])
+        .execute(app.pool())
+        .await
+        .expect("age the hold");
+    let expired = timed(&mut socket).await;
+    assert_eq!(
+        (expired["status"].clone(), expired["seat_ids"].clone()),
+        (json!("available"), json!(seat))
+    );
+    assert!(
+        expired["id"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(":expired")
+    );
+    replica.stop().await;
+}
+
+/// The next message, which must come within a second.
+async fn timed(socket: &mut Socket) -> Value {
+    tokio::time::timeout(Duration::from_secs(1), next_json(socket))
+        .await
+        .expect("within a second")
+}
+
+#[tokio::test]
+async fn buyers_are_warned_a_minute_before_their_hold_lapses_once() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |c| c.jobs_every = Duration::from_millis(100)).await;
+    let (buyer, fixture, hold_id) = app.held_seats(1).await;
+    let mut socket = replica.connect(&buyer.token, None).await;
+    sqlx::query(
+        "UPDATE catalog.holds SET expires_at = now() + interval '50 seconds' WHERE id = $1::uuid",
+    )
+    .bind(&hold_id)
+    .execute(app.pool())
+    .await
+    .expect("bring the expiry near");
+    let warning = next_json(&mut socket).await;
+    assert_eq!(warning["type"], "hold.expiring");
+    assert_eq!(warning["hold_id"], hold_id);
+    assert_eq!(warning["event_id"], fixture.event_id);
+    // Told once: the next message is a fresh one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (id, _) = notify(&app.backend, &buyer.id).await;
+    assert_eq!(next_json(&mut socket).await["id"], id);
+    replica.stop().await;
+}
+
+#[tokio::test]
+async fn silent_connections_are_dropped_by_the_heartbeat() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |c| c.heartbeat = Duration::from_millis(100)).await;
+    let customer = app.customer().await;
+    let mut lively = replica.connect(&customer.token, None).await;
+    // Never read: its pings go unanswered.
+    let _silent = replica.connect(&customer.token, None).await;
+    let reader = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(800);
+        while tokio::time::timeout_at(deadline, lively.next())
+            .await
+            .is_ok()
+        {}
+        lively
+    });
+    let mut lively = reader.await.expect("the reader");
+    assert_eq!(replica.connections().await, 1, "the silent one is gone");
+    assert!(
+        replica
+            .metric("ticketbuster_sidecar_heartbeat_timeouts_total")
+            .await
+            >= 1.0
+    );
+    let (id, _) = notify(&app.backend, &customer.id).await;
+    assert_eq!(next_json(&mut lively).await["id"], id);
+    replica.stop().await;
+}
+
+#[tokio::test]
+async fn a_consumer_that_does_not_keep_up_is_disconnected_not_buffered() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |c| c.send_queue = 8).await;
+    let customer = app.customer().await;
+    let event_id = i64::from(u32::MAX) + rand_suffix();
+    let mut slow = replica.connect(&customer.token, None).await;
+    subscribe(&mut slow, event_id).await;
+    let mut redis = app.backend.redis.clone();
+    // Large seat changes fill the socket's buffers; after that the queue fills.
+    let change = json!({"id": "x", "type": "seat.changed", "event_id": event_id,
+                        "seat_ids": (0..2000).collect::<Vec<i64>>(), "status": "held"})
+    .to_string();
+    for _ in 0..3000 {
+        let _: () = redis::cmd("PUBLISH")
+            .arg("seat-changes")
+            .arg(&change)
+            .query_async(&mut redis)
+            .await
+            .expect("publish");
+        if replica
+            .metric("ticketbuster_sidecar_slow_consumer_disconnects_total")
+            .await
+            >= 1.0
+        {
+            break;
+        }
+    }
+    assert!(
+        replica
+            .metric("ticketbuster_sidecar_slow_consumer_disconnects_total")
+            .await
+            >= 1.0
+    );
+    assert!(
+        replica
+            .metric("ticketbuster_sidecar_messages_dropped_total")
+            .await
+            >= 1.0
+    );
+    // What the slow client finally reads ends with the server closing on it.
+    let ending = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match slow.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the connection ends");
+    if let Some(code) = ending {
+        assert_eq!(code, CloseCode::Policy);
+    }
+    assert_eq!(replica.connections().await, 0);
+    replica.stop().await;
+}
+
+fn rand_suffix() -> i64 {
+    i64::from(uuid::Uuid::new_v4().as_fields().1)
+}
+
+#[tokio::test]
+async fn shutting_down_closes_every_connection_with_a_close_frame() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |_| {}).await;
+    let customer = app.customer().await;
+    let mut socket = replica.connect(&customer.token, None).await;
+    replica.shutdown.cancel();
+    let frame = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s")
+    .expect("a close frame with a code");
+    assert_eq!(frame.code, CloseCode::Restart);
+    replica
+        .task
+        .await
+        .expect("the sidecar task")
+        .expect("a clean stop");
+}
+
+#[tokio::test]
+async fn the_feed_comes_back_by_itself_after_redis_restarts() {
+    let Some(redis_server) = which("redis-server") else {
+        eprintln!("SKIPPED: no redis-server binary to run a private Redis");
+        return;
+    };
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let start_redis = || {
+        std::process::Command::new(&redis_server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server")
+    };
+    let mut redis = KillOnDrop(start_redis());
+    wait_for_port(port).await;
+    let app = TestApp::spawn().await;
+    let replica = Replica::start_with_redis(&app, &url, |_| {}).await;
+    let customer = app.customer().await;
+    let mut socket = replica.connect(&customer.token, None).await;
+    let publisher =
+        NativeBackend::connect(&format!("{}/{}", server_url(), app.db_name), &url, 1, "")
+            .await
+            .expect("a publisher on the private Redis");
+    let (before, _) = notify(&publisher, &customer.id).await;
+    assert_eq!(next_json(&mut socket).await["id"], before);
+
+    redis.0.kill().expect("stop Redis");
+    redis.0.wait().expect("Redis stopped");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        replica.health().await.0,
+        503,
+        "unhealthy while Redis is away"
+    );
+    let _redis = KillOnDrop(start_redis());
+    wait_for_port(port).await;
+    replica.wait_until_healthy().await;
+
+    // The publisher's own connection notices the restart on its first command.
+    let _ = notifications::publish(
+        &publisher,
+        &Notification::OrderCancelled {
+            user_id: "nobody",
+            order_id: "probe",
+            event_id: 1,
+        },
+    )
+    .await;
+    let (after, _) = notify(&publisher, &customer.id).await;
+    assert_eq!(
+        next_json(&mut socket).await["id"],
+        after,
+        "the same connection still works"
+    );
+    assert!(
+        replica
+            .metric("ticketbuster_sidecar_redis_feed_reconnects_total")
+            .await
+            >= 1.0
+    );
+    replica.stop().await;
+}
+
+/// A child process that ends with the test, whether it passes or panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+#[tokio::test]
+async fn exactly_one_replica_runs_the_jobs_and_another_takes_over() {
+    let app = TestApp::spawn().await;
+    let fast = |c: &mut Config| c.jobs_every = Duration::from_millis(100);
+    let one = Replica::start(&app, fast).await;
+    let two = Replica::start(&app, fast).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let leaders = one.metric("ticketbuster_sidecar_jobs_leader").await
+        + two.metric("ticketbuster_sidecar_jobs_leader").await;
+    assert_eq!(leaders, 1.0);
+    let (leader, follower) = if one.metric("ticketbuster_sidecar_jobs_leader").await == 1.0 {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    leader.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        follower.metric("ticketbuster_sidecar_jobs_leader").await,
+        1.0
+    );
+    follower.stop().await;
+}

@@ -92,6 +92,45 @@ async fn a_declined_payment_fails_the_order_and_frees_its_seats() {
     );
 }
 
+#[tokio::test]
+async fn one_batch_sells_the_orders_whose_seats_are_held_and_fails_the_one_whose_are_not() {
+    let app = TestApp::spawn().await;
+    let mut orders = Vec::new();
+    for key in ["a", "b", "c"] {
+        let (buyer, fixture, hold_id) = app.held_seats(2).await;
+        let order_id = app.placed_order_id(&buyer, &hold_id, key).await;
+        orders.push((order_id, fixture));
+    }
+    // The second order's seats lapsed and were freed before the worker got to it.
+    sqlx::query(
+        "UPDATE catalog.seats SET status = 'available', hold_id = NULL, held_until = NULL
+         WHERE event_id = $1",
+    )
+    .bind(orders[1].1.event_id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let report = app.run_worker(orders[0].0.as_bytes(), 0.0).await.unwrap();
+    assert_eq!((report.completed, report.failed), (2, 1));
+    assert_eq!(app.order_status(&orders[1].0).await, "FAILED");
+    let reason: String =
+        sqlx::query_scalar("SELECT status_reason FROM orders.orders WHERE id = $1::uuid")
+            .bind(&orders[1].0)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(reason, "seats no longer held");
+    assert_eq!(
+        app.seat_statuses(orders[1].1.event_id).await,
+        ["available"; 2]
+    );
+    for (order_id, fixture) in [&orders[0], &orders[2]] {
+        assert_eq!(app.order_status(order_id).await, "COMPLETED");
+        assert_eq!(app.seat_statuses(fixture.event_id).await, ["sold"; 2]);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 4);
+}
+
 /// Runs the order worker the way Spin's Redis trigger does: subscribed to `orders`,
 /// one message at a time, until aborted. Tests running in parallel share this Redis,
 /// so messages naming orders of other test databases are ignored, as if this app had

@@ -25,6 +25,8 @@ fn holds_per_client(clients: usize, seconds: u64) -> i64 {
     (1_000 * seconds as i64 / clients as i64).max(50)
 }
 
+const WARM_UP_SECONDS: u64 = 3;
+
 /// How long to wait for the worker to finish what was accepted.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -48,13 +50,22 @@ async fn main() -> anyhow::Result<()> {
     println!("orders benchmark: {clients} buyers, {seconds} s per run, {runs} runs, target {url}");
 
     let (mut rates, mut p50s, mut p99s) = (vec![], vec![], vec![]);
-    for run in 1..=runs {
+    // Run 0 warms Spin's connection pool and PostgreSQL's plans up; it is shown, not counted.
+    for run in 0..=runs {
+        let seconds = if run == 0 { WARM_UP_SECONDS } else { seconds };
         let event = BenchEvent::create(&pool, clients, holds_per_client(clients, seconds)).await?;
         let holds = Arc::new(make_holds(&pool, &buyers, &event).await?);
         let accepted =
             place_orders(&http, &url, &buyers, &holds, Duration::from_secs(seconds)).await;
         let done = completion(&pool, event.id).await?;
         event.delete(&pool).await?;
+        if run == 0 {
+            println!(
+                "warm-up ({WARM_UP_SECONDS} s, not counted): accepted {accepted}; completed {:.0}/s, p99 {:.1} ms",
+                done.per_second, done.p99_ms
+            );
+            continue;
+        }
         println!("run {run}: accepted {accepted}");
         println!(
             "run {run}: completed {:>6.0}/s  accept→COMPLETED p50 {:>6.1} ms  p99 {:>6.1} ms  ({} completed, {} failed, {} unfinished)",

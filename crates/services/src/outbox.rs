@@ -11,7 +11,7 @@ pub const REPUBLISH_PENDING_AFTER_SECONDS: i64 = 10;
 /// A PROCESSING order unsettled this long lost its worker run; it becomes PENDING again.
 pub const RECOVER_PROCESSING_AFTER_SECONDS: i64 = 30;
 
-/// Publishes the orders that are due again, and says how many.
+/// Wakes the worker up for the orders that are due again, and says how many there are.
 pub async fn sweep(backend: &impl Backend) -> Result<usize, BackendError> {
     let due = backend
         .query(
@@ -22,9 +22,11 @@ pub async fn sweep(backend: &impl Backend) -> Result<usize, BackendError> {
             ],
         )
         .await?;
-    for row in &due {
+    // One wake-up is enough: a worker run claims every PENDING order, not only the one
+    // its message names. A message per order would bury a worker that is merely behind.
+    if let Some(first) = due.first() {
         backend
-            .publish(ORDERS_CHANNEL, row.text("order_id")?.as_bytes())
+            .publish(ORDERS_CHANNEL, first.text("order_id")?.as_bytes())
             .await?;
     }
     Ok(due.len())

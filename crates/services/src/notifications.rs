@@ -78,57 +78,48 @@ impl Notification<'_> {
         }
     }
 
-    /// Names the fact, so publishing it twice is noticed: `<order or hold id>:<type>`.
-    fn fact(&self) -> String {
-        let subject = match *self {
+    pub fn event_id(&self) -> i64 {
+        match *self {
+            Notification::OrderCompleted { event_id, .. }
+            | Notification::OrderFailed { event_id, .. }
+            | Notification::OrderCancelled { event_id, .. }
+            | Notification::HoldExpiring { event_id, .. } => event_id,
+        }
+    }
+
+    /// What the notification is about: its field name and id.
+    fn subject(&self) -> (&'static str, &str) {
+        match *self {
             Notification::OrderCompleted { order_id, .. }
             | Notification::OrderFailed { order_id, .. }
-            | Notification::OrderCancelled { order_id, .. } => order_id,
-            Notification::HoldExpiring { hold_id, .. } => hold_id,
-        };
-        format!("{subject}:{}", self.kind())
+            | Notification::OrderCancelled { order_id, .. } => ("order_id", order_id),
+            Notification::HoldExpiring { hold_id, .. } => ("hold_id", hold_id),
+        }
+    }
+
+    /// Names the fact, so publishing it twice is noticed: `<order or hold id>:<type>`.
+    fn fact(&self) -> String {
+        format!("{}:{}", self.subject().1, self.kind())
     }
 
     /// The message without its `id`, which the stream assigns.
     pub fn body(&self) -> Value {
-        let mut message = json!({"type": self.kind(), "user_id": self.user_id()});
+        let (subject_field, subject) = self.subject();
+        let mut message = json!({
+            "type": self.kind(),
+            "user_id": self.user_id(),
+            "event_id": self.event_id(),
+            subject_field: subject,
+        });
         match *self {
-            Notification::OrderCompleted {
-                order_id,
-                event_id,
-                ticket_ids,
-                ..
-            } => {
-                message["order_id"] = json!(order_id);
-                message["event_id"] = json!(event_id);
+            Notification::OrderCompleted { ticket_ids, .. } => {
                 message["ticket_ids"] = json!(ticket_ids);
             }
-            Notification::OrderFailed {
-                order_id,
-                event_id,
-                reason,
-                ..
-            } => {
-                message["order_id"] = json!(order_id);
-                message["event_id"] = json!(event_id);
-                message["reason"] = json!(reason);
-            }
-            Notification::OrderCancelled {
-                order_id, event_id, ..
-            } => {
-                message["order_id"] = json!(order_id);
-                message["event_id"] = json!(event_id);
-            }
-            Notification::HoldExpiring {
-                hold_id,
-                event_id,
-                expires_at,
-                ..
-            } => {
-                message["hold_id"] = json!(hold_id);
-                message["event_id"] = json!(event_id);
+            Notification::OrderFailed { reason, .. } => message["reason"] = json!(reason),
+            Notification::HoldExpiring { expires_at, .. } => {
                 message["expires_at"] = json!(expires_at);
             }
+            Notification::OrderCancelled { .. } => {}
         }
         message
     }

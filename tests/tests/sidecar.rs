@@ -320,7 +320,7 @@ async fn two_replicas_reach_a_user_whichever_holds_the_connection() {
 }
 
 #[tokio::test]
-async fn seat_map_viewers_see_holds_releases_and_expiry_within_a_second() {
+async fn seat_map_viewers_see_holds_releases_expiry_and_sales_within_a_second() {
     let app = TestApp::spawn().await;
     let replica = Replica::start(&app, |c| c.jobs_every = Duration::from_millis(200)).await;
     let (buyer, fixture, hold_id) = app.held_seats(2).await;
@@ -369,6 +369,25 @@ async fn seat_map_viewers_see_holds_releases_and_expiry_within_a_second() {
             .unwrap_or_default()
             .ends_with(":expired")
     );
+
+    // Sold: the buyer hears `order.completed` with the tickets, the viewers `sold`.
+    let mut buyer_socket = replica.connect(&buyer.token, None).await;
+    let hold = app.hold(&buyer, fixture.event_id, seat).await;
+    assert_eq!(timed(&mut socket).await["status"], "held");
+    let hold_id = hold.body["hold_id"].as_str().expect("a hold id");
+    let order_id = app.placed_order_id(&buyer, hold_id, "sold").await;
+    app.run_worker(order_id.as_bytes(), 0.0)
+        .await
+        .expect("the worker ran");
+    let sold = timed(&mut socket).await;
+    assert_eq!(
+        (sold["status"].clone(), sold["seat_ids"].clone()),
+        (json!("sold"), json!(seat))
+    );
+    let completed = timed(&mut buyer_socket).await;
+    assert_eq!(completed["type"], "order.completed");
+    assert_eq!(completed["order_id"], order_id);
+    assert_eq!(completed["ticket_ids"].as_array().map(Vec::len), Some(1));
     replica.stop().await;
 }
 

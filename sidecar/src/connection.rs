@@ -62,7 +62,7 @@ pub async fn run(
     };
     let (mut sink, mut incoming) = socket.split();
     let Ok(mut last_sent) = start else {
-        let _ = close(
+        close(
             &mut sink,
             close_code::AGAIN,
             "notifications unavailable; retry",
@@ -77,7 +77,7 @@ pub async fn run(
 
     let mut outcome = catch_up(&session, &mut redis, &stream, &mut last_sent, &mut sink).await;
     while outcome.is_ok() {
-        let step = tokio::select! {
+        outcome = tokio::select! {
             next = queue.recv() => match next {
                 Some(outgoing) => {
                     send_outgoing(&session, &mut redis, &stream, &mut last_sent, &mut sink, outgoing).await
@@ -106,11 +106,10 @@ pub async fn run(
                 Err(Ending::Close(close_code::RESTART, "server restarting; reconnect with your last id"))
             }
         };
-        outcome = step;
     }
     drop(membership);
     if let Err(Ending::Close(code, reason)) = outcome {
-        let _ = close(&mut sink, code, reason).await;
+        close(&mut sink, code, reason).await;
     }
 }
 
@@ -124,20 +123,17 @@ async fn write(sink: &mut Sink, message: Message) -> Result<(), Ending> {
     }
 }
 
-async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), ()> {
+/// Says goodbye with a close frame, if the peer takes it within a second; best effort.
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
     };
-    match tokio::time::timeout(
+    let _ = tokio::time::timeout(
         Duration::from_secs(1),
         sink.send(Message::Close(Some(frame))),
     )
-    .await
-    {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
+    .await;
 }
 
 async fn send_outgoing(

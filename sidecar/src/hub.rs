@@ -100,23 +100,13 @@ impl Hub {
 
     /// Queues a message for every connection of a user; returns how many were reached.
     pub fn to_user(&self, user_id: &str, message: &Outgoing) -> usize {
-        let handles: Vec<Handle> = self
-            .registry()
-            .users
-            .get(user_id)
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
+        let handles = handles(self.registry().users.get(user_id));
         self.offer(&handles, message)
     }
 
     /// Queues a message for every viewer of an event's seat map.
     pub fn to_event(&self, event_id: i64, message: &Outgoing) -> usize {
-        let handles: Vec<Handle> = self
-            .registry()
-            .events
-            .get(&event_id)
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
+        let handles = handles(self.registry().events.get(&event_id));
         self.offer(&handles, message)
     }
 
@@ -192,6 +182,13 @@ impl Drop for Membership {
         drop(registry);
         self.hub.metrics.connections.dec();
     }
+}
+
+/// A copy of a group's handles, so that queueing happens outside the registry's lock.
+fn handles(group: Option<&HashMap<ConnectionId, Handle>>) -> Vec<Handle> {
+    group
+        .map(|c| c.values().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn remove<K: Eq + std::hash::Hash>(

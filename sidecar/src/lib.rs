@@ -92,16 +92,17 @@ pub async fn run(
 /// PostgreSQL and Redis, waited for: the sidecar may start before them.
 async fn connect(config: &Config) -> anyhow::Result<NativeBackend> {
     let mut delay = Duration::from_millis(200);
-    for attempt in 1.. {
+    let mut attempts = 1;
+    loop {
         match NativeBackend::connect(&config.database_url, &config.redis_url, 4, "").await {
             Ok(backend) => return Ok(backend),
-            Err(e) if attempt < 20 => {
+            Err(e) if attempts < 20 => {
                 eprintln!("[sidecar] waiting for PostgreSQL and Redis: {e}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(3));
+                attempts += 1;
             }
             Err(e) => return Err(e).context("connecting to PostgreSQL and Redis"),
         }
     }
-    unreachable!("the loop returns")
 }

@@ -44,32 +44,13 @@ enum Ending {
     Close(u16, &'static str),
 }
 
-/// Runs a connection of `user_id` to its end. `resume_after` is the last notification id
-/// the client saw, if it said.
-pub async fn run(
-    session: Arc<Session>,
-    socket: WebSocket,
-    user_id: String,
-    resume_after: Option<StreamId>,
-) {
+/// Runs a connection of `user_id` to its end, sending the user's notifications after
+/// `start` (see [`starting_point`]).
+pub async fn run(session: Arc<Session>, socket: WebSocket, user_id: String, start: StreamId) {
     let stream = user_stream_key(&user_id);
     let mut redis = session.redis.clone();
-    // Where this connection starts in the user's stream: after what the client saw, or
-    // after the newest entry now (taken before joining, so nothing falls in between).
-    let start = match resume_after {
-        Some(id) => Ok(id),
-        None => newest_entry(&mut redis, &stream).await,
-    };
     let (mut sink, mut incoming) = socket.split();
-    let Ok(mut last_sent) = start else {
-        close(
-            &mut sink,
-            close_code::AGAIN,
-            "notifications unavailable; retry",
-        )
-        .await;
-        return;
-    };
+    let mut last_sent = start;
     let (mut membership, mut queue, too_slow) = session.hub.join(&user_id);
     let mut heartbeat = tokio::time::interval(session.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -231,18 +212,24 @@ async fn entries_after(
     }
 }
 
-/// The id of the newest entry in a user's stream, or `0-0` when there is none.
-async fn newest_entry(
-    redis: &mut ConnectionManager,
-    stream: &str,
+/// Where a new connection starts in the user's stream: after what the client saw, or
+/// after the newest entry. Taken before the upgrade is answered, so everything published
+/// once the client is connected reaches it, live or through the first catch-up.
+pub async fn starting_point(
+    session: &Session,
+    user_id: &str,
+    resume_after: Option<StreamId>,
 ) -> Result<StreamId, redis::RedisError> {
+    if let Some(id) = resume_after {
+        return Ok(id);
+    }
     let newest: Entries = redis::cmd("XREVRANGE")
-        .arg(stream)
+        .arg(user_stream_key(user_id))
         .arg("+")
         .arg("-")
         .arg("COUNT")
         .arg(1)
-        .query_async(redis)
+        .query_async(&mut session.redis.clone())
         .await?;
     Ok(newest
         .first()

@@ -91,6 +91,14 @@ async fn upgrade(
             );
         }
     };
+    let Ok(start) = connection::starting_point(&app.session, &caller.user_id, resume_after).await
+    else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "notifications are unavailable right now; retry in a moment",
+        );
+    };
     let session = app.session.clone();
     let connections = app.connections.clone();
     ws.protocols([BEARER_PROTOCOL])
@@ -99,12 +107,7 @@ async fn upgrade(
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
-            connections.track_future(connection::run(
-                session,
-                socket,
-                caller.user_id,
-                resume_after,
-            ))
+            connections.track_future(connection::run(session, socket, caller.user_id, start))
         })
 }
 

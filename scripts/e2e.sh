@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Starts the app under `spin up` against a fresh database (ticketbuster_e2e) and Redis
-# database 1, runs the end-to-end suite in tests/ against it, and stops it.
+# database 1, with the sidecar beside it, and runs the end-to-end suites against it: the
+# API suite in tests/ (with 3-second holds, so it can watch one expire) and the browser
+# suite in frontend/e2e (headless Chromium, normal holds). Stops everything afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 
 listen="${E2E_LISTEN:-127.0.0.1:3099}"
+sidecar_listen="${E2E_SIDECAR_LISTEN:-127.0.0.1:3097}"
 db=ticketbuster_e2e
-# Short holds, so the suite can watch one expire through spin.
-hold_ttl=3
 work=$(mktemp -d)
 spin_pid=""
-cleanup() {
+sidecar_pid=""
+stop_spin() {
   [ -n "$spin_pid" ] && kill "$spin_pid" 2>/dev/null && wait "$spin_pid" 2>/dev/null
+  spin_pid=""
+}
+cleanup() {
+  stop_spin
+  [ -n "$sidecar_pid" ] && kill "$sidecar_pid" 2>/dev/null && wait "$sidecar_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
+logs() {
+  echo "--- spin log ---" >&2; tail -n 50 "$work/spin.log" >&2
+  echo "--- sidecar log ---" >&2; tail -n 20 "$work/sidecar.log" >&2
+}
 
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" cargo run --quiet --release -p ticketbuster-db --bin tb-db -- setup
@@ -29,11 +40,33 @@ url = "redis://127.0.0.1:6379/1"
 TOML
 
 spin build >/dev/null
-SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db" \
-SPIN_VARIABLE_HOLD_TTL_SECONDS=$hold_ttl \
-  spin up --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
-spin_pid=$!
-sleep 1
-kill -0 "$spin_pid" 2>/dev/null || { cat "$work/spin.log" >&2; echo "spin up exited" >&2; exit 1; }
-E2E_HOLD_TTL_SECONDS=$hold_ttl TICKETBUSTER_URL="http://$listen" cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture ||
-  { echo "--- spin log ---" >&2; tail -n 50 "$work/spin.log" >&2; exit 1; }
+cargo build --quiet --release -p ticketbuster-sidecar
+SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+  REDIS_URL="redis://127.0.0.1:6379" JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" \
+  target/release/ticketbuster-sidecar >"$work/sidecar.log" 2>&1 &
+sidecar_pid=$!
+
+# start_spin <hold ttl in seconds>: spin up, answering once its health check does.
+start_spin() {
+  SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db" \
+  SPIN_VARIABLE_HOLD_TTL_SECONDS="$1" \
+  SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws" \
+    spin up --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
+  spin_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://$listen/api/health" >/dev/null 2>&1 && return 0
+    kill -0 "$spin_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  logs; echo "spin up did not become healthy" >&2; exit 1
+}
+
+start_spin 3
+E2E_HOLD_TTL_SECONDS=3 TICKETBUSTER_URL="http://$listen" \
+  cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture || { logs; exit 1; }
+stop_spin
+
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+curl -fs "http://$sidecar_listen/health" >/dev/null || { logs; echo "the sidecar is not healthy" >&2; exit 1; }
+start_spin 600
+(cd frontend && TICKETBUSTER_URL="http://$listen" node e2e/run.mjs) || { logs; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit tests of the crates, API and race tests
-# against real PostgreSQL and Redis, a wasm build of every component, and the end-to-end
-# suite against `spin up` when spin is on PATH (it says so when it skips).
+# against real PostgreSQL and Redis, a wasm build of every component, the web app's type
+# check, component tests and build, and the end-to-end suites (API and headless Chromium)
+# against `spin up` when spin is on PATH (it says so when it skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,16 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "wasm build of every component"
-cargo build --quiet --release --target wasm32-wasip2 -p auth -p catalog -p seat-lock -p health
+cargo build --quiet --release --target wasm32-wasip2 \
+  -p auth -p catalog -p seat-lock -p health -p qr -p orders -p order-worker -p web
+
+step "web app: type check, build, component tests"
+bash scripts/build-frontend.sh
+vitest_report=$(mktemp)
+(cd frontend && npx vitest run --reporter=default --reporter=json --outputFile="$vitest_report" >&2) || true
+node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`component tests: ${r.numPassedTests} passed, ${r.numFailedTests + r.numFailedTestSuites} failed`)' \
+  "$vitest_report" | tee -a "$results"
+rm -f "$vitest_report"
 
 step "unit, API and race tests (real PostgreSQL and Redis)"
 counted cargo test --workspace --quiet

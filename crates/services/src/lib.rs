@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod orders;
 pub mod outbox;
 pub mod seat_changes;
+pub mod site;
 pub mod web;
 pub mod worker;
 

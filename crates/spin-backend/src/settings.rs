@@ -13,6 +13,7 @@ use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
 use ticketbuster_services::orders::OrderSettings;
+use ticketbuster_services::site::SiteSettings;
 use ticketbuster_services::worker::WorkerSettings;
 
 use crate::per_instance;
@@ -22,6 +23,7 @@ thread_local! {
     static HOLDS: OnceCell<Rc<HoldSettings>> = const { OnceCell::new() };
     static ORDERS: OnceCell<Rc<OrderSettings>> = const { OnceCell::new() };
     static WORKER: OnceCell<Rc<WorkerSettings>> = const { OnceCell::new() };
+    static SITE: OnceCell<Rc<SiteSettings>> = const { OnceCell::new() };
 }
 
 /// Orders claimed and settled together by one worker run, unless `worker_batch_size` says otherwise.
@@ -60,6 +62,19 @@ pub async fn hold_settings() -> Result<Rc<HoldSettings>, ApiError> {
 
 pub async fn order_settings() -> Result<Rc<OrderSettings>, ApiError> {
     per_instance(&ORDERS, load_order_settings()).await
+}
+
+/// Where spin.toml mounts the built front end (`frontend/dist`) in the web component.
+const SITE_ROOT: &str = "/site";
+
+pub async fn site_settings() -> Result<Rc<SiteSettings>, ApiError> {
+    per_instance(&SITE, async {
+        Ok(SiteSettings {
+            root: SITE_ROOT.into(),
+            websocket_url: optional("websocket_url").await.unwrap_or_default(),
+        })
+    })
+    .await
 }
 
 pub async fn worker_settings() -> Result<Rc<WorkerSettings>, ApiError> {

@@ -1,0 +1,224 @@
+// The TicketBuster API as typed functions (docs/openapi.yaml is the contract).
+
+import { authorizedFetch } from "./session";
+
+export type Category = "concert" | "theater" | "sports" | "festival" | "conference";
+export const CATEGORIES: Category[] = ["concert", "theater", "sports", "festival", "conference"];
+export type SortOrder = "date" | "-date" | "price" | "-price";
+
+export interface EventSummary {
+  id: number;
+  title: string;
+  category: Category;
+  description: string;
+  venue: string;
+  city: string;
+  starts_at: string;
+  currency: string;
+  min_price_cents: number | null;
+  max_price_cents: number | null;
+  available_seats: number;
+}
+
+export interface EventDetail extends EventSummary {
+  total_seats: number;
+  price_tiers: { name: string; price_cents: number }[];
+}
+
+export interface EventPage {
+  items: EventSummary[];
+  total: number;
+  page: number;
+  page_size: number;
+}
+
+export type SeatStatus = "available" | "held" | "sold";
+export interface Seat {
+  id: number;
+  number: number;
+  status: SeatStatus;
+  price_cents: number;
+  tier: string;
+}
+export interface SeatRow {
+  name: string;
+  seats: Seat[];
+}
+export interface SeatMap {
+  event_id: number;
+  currency: string;
+  sections: { name: string; rows: SeatRow[] }[];
+}
+
+export interface Hold {
+  hold_id: string;
+  event_id: number;
+  seat_ids: number[];
+  expires_at: string;
+}
+
+export type OrderStatus = "PENDING" | "PROCESSING" | "COMPLETED" | "FAILED" | "CANCELLED";
+export interface OrderAccepted {
+  order_id: string;
+  status: OrderStatus;
+  status_url: string;
+}
+export interface OrderSummary {
+  order_id: string;
+  event_id: number;
+  event_title: string;
+  status: OrderStatus;
+  total_cents: number;
+  currency: string;
+  seat_count: number;
+  created_at: string;
+}
+export interface Order extends OrderSummary {
+  status_reason: string;
+  items: { seat_id: number; section: string; row: string; number: number; price_cents: number }[];
+}
+export interface Ticket {
+  ticket_id: string;
+  event_id: number;
+  seat: { id: number; section: string; row: string; number: number };
+  status: "valid" | "void" | "used";
+  issued_at: string;
+  code: string | null;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+}
+export interface Tokens {
+  access_token: string;
+  expires_in: number;
+  refresh_token: string;
+  user: User;
+}
+
+/** An answer the API gave with an error status, carrying its message and details. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+
+  get unavailableSeatIds(): number[] {
+    const ids = this.details.unavailable_seat_ids;
+    return Array.isArray(ids) ? ids.filter((id): id is number => typeof id === "number") : [];
+  }
+}
+
+const TIMEOUT_MS = 15_000;
+
+export async function readJson<T>(response: Response): Promise<T> {
+  if (response.ok) return (await response.json()) as T;
+  let body: { error?: { code?: string; message?: string } } & Record<string, unknown> = {};
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON (a proxy's page, say): the status alone speaks.
+  }
+  throw new ApiError(
+    response.status,
+    body.error?.code ?? "http_error",
+    body.error?.message ?? `The server answered ${response.status}.`,
+    body,
+  );
+}
+
+async function publicJson<T>(path: string): Promise<T> {
+  return readJson<T>(await fetch(path, { signal: AbortSignal.timeout(TIMEOUT_MS) }));
+}
+
+async function privateJson<T>(path: string, init: RequestInit = {}): Promise<T> {
+  return readJson<T>(await authorizedFetch(path, init));
+}
+
+function jsonBody(value: unknown, init: RequestInit = {}): RequestInit {
+  return {
+    ...init,
+    body: JSON.stringify(value),
+    headers: { "content-type": "application/json", ...(init.headers ?? {}) },
+  };
+}
+
+export interface EventQuery {
+  category?: Category;
+  q?: string;
+  from?: string;
+  to?: string;
+  sort?: SortOrder;
+  page?: number;
+  page_size?: number;
+}
+
+export function eventQueryString(query: EventQuery): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== "") params.set(key, String(value));
+  }
+  return params.toString();
+}
+
+export const api = {
+  events: (query: EventQuery) => publicJson<EventPage>(`/api/events?${eventQueryString(query)}`),
+  event: (id: number) => publicJson<EventDetail>(`/api/events/${id}`),
+  seatMap: (id: number) => publicJson<SeatMap>(`/api/events/${id}/seats`),
+
+  hold: (eventId: number, seatIds: number[]) =>
+    privateJson<Hold>(`/api/events/${eventId}/holds`, jsonBody({ seat_ids: seatIds }, { method: "POST" })),
+  holds: () => privateJson<{ items: Hold[] }>("/api/holds"),
+  release: async (holdId: string, keepalive = false) => {
+    const response = await authorizedFetch(`/api/holds/${holdId}`, { method: "DELETE", keepalive });
+    if (!response.ok && response.status !== 404) await readJson(response);
+  },
+
+  placeOrder: (holdId: string, idempotencyKey: string) =>
+    privateJson<OrderAccepted>(
+      "/api/orders",
+      jsonBody({ hold_id: holdId }, { method: "POST", headers: { "idempotency-key": idempotencyKey } }),
+    ),
+  order: (id: string) => privateJson<Order>(`/api/orders/${id}`),
+  orders: () => privateJson<{ items: OrderSummary[] }>("/api/orders"),
+  tickets: (orderId: string) => privateJson<{ items: Ticket[] }>(`/api/orders/${orderId}/tickets`),
+  qrPng: async (ticketId: string): Promise<Blob> => {
+    const response = await authorizedFetch(`/api/tickets/${ticketId}/qr.png?px=8`);
+    if (!response.ok) await readJson(response);
+    return response.blob();
+  },
+
+  register: (email: string, password: string, name: string) =>
+    publicPost<Tokens>("/api/auth/register", { email, password, name }),
+  login: (email: string, password: string) => publicPost<Tokens>("/api/auth/login", { email, password }),
+};
+
+async function publicPost<T>(path: string, body: unknown): Promise<T> {
+  return readJson<T>(
+    await fetch(path, { ...jsonBody(body, { method: "POST" }), signal: AbortSignal.timeout(TIMEOUT_MS) }),
+  );
+}
+
+// Building a formatter is costly and a seat map formats thousands of prices.
+const priceFormats = new Map<string, Intl.NumberFormat>();
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+export function formatPrice(cents: number, currency: string): string {
+  let format = priceFormats.get(currency);
+  if (!format) {
+    format = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    priceFormats.set(currency, format);
+  }
+  return format.format(cents / 100);
+}
+
+export function formatDate(iso: string): string {
+  return dateFormat.format(new Date(iso));
+}

@@ -1,0 +1,101 @@
+import { LocationProvider, Route, Router } from "preact-iso";
+import { useOnline, useSignInNeeded, useUser } from "./hooks";
+import { signOut, abandonSignIn } from "./session";
+import { clearWallet } from "./wallet-store";
+import { EventsPage } from "./pages/events";
+import { EventPage } from "./pages/event";
+import { WalletPage } from "./pages/wallet";
+import { AccountForm, SignInPage } from "./pages/sign-in";
+
+export function App() {
+  return (
+    <LocationProvider>
+      <TopBar />
+      <OfflineBanner />
+      <main class="page" id="main">
+        <Router>
+          <Route path="/" component={EventsPage} />
+          <Route path="/events/:id" component={EventPage} />
+          <Route path="/wallet" component={WalletPage} />
+          <Route path="/login" component={SignInPage} />
+          <Route path="/register" component={SignInPage} />
+          <Route default component={NotFound} />
+        </Router>
+      </main>
+      <SessionExpiredDialog />
+    </LocationProvider>
+  );
+}
+
+function TopBar() {
+  const user = useUser();
+  return (
+    <header class="topbar">
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <a class="brand" href="/">
+        TicketBuster
+      </a>
+      <nav aria-label="Main">
+        <a href="/">Events</a>
+        <a href="/wallet">My tickets</a>
+        {user ? (
+          <button
+            type="button"
+            class="link"
+            onClick={async () => {
+              await signOut();
+              await clearWallet().catch(() => undefined);
+            }}
+          >
+            Sign out{" "}
+            <span class="muted">({user.name})</span>
+          </button>
+        ) : (
+          <a href="/login">Sign in</a>
+        )}
+      </nav>
+    </header>
+  );
+}
+
+function OfflineBanner() {
+  const online = useOnline();
+  if (online) return null;
+  return (
+    <div class="offline-banner" role="status">
+      You are offline. Events and tickets you have opened before are still here; buying is paused until you are back
+      online.
+    </div>
+  );
+}
+
+/** Asks for the password again when the session lapsed, over the page, which keeps its state. */
+function SessionExpiredDialog() {
+  const needed = useSignInNeeded();
+  if (!needed) return null;
+  return (
+    <div class="backdrop">
+      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="session-expired-title">
+        <h2 id="session-expired-title">Your session has ended</h2>
+        <p>Sign in again to carry on where you were.</p>
+        <AccountForm mode="login" />
+        <button type="button" class="secondary" onClick={abandonSignIn}>
+          Not now
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        <a href="/">Back to the events</a>
+      </p>
+    </section>
+  );
+}

@@ -186,6 +186,41 @@ try {
     await shot(watching, "08-watcher-sold");
   });
 
+  await step("an ended session asks to sign in again over the page, which carries on", async () => {
+    await page.goto(eventUrl);
+    await page.locator('.seat[data-status="available"]').first().click();
+    // The stored session goes stale as if it had ended elsewhere: a dead access token and
+    // a revoked refresh token, announced the way another tab's change would be.
+    await page.evaluate(() => {
+      const session = JSON.parse(localStorage.getItem("tb.session"));
+      localStorage.setItem(
+        "tb.session",
+        JSON.stringify({ ...session, accessToken: "ended", accessExpiresAt: Date.now() + 3_600_000, refreshToken: "revoked" }),
+      );
+      window.dispatchEvent(new StorageEvent("storage", { key: "tb.session" }));
+    });
+    await page.getByRole("button", { name: "Hold 1 seat" }).click();
+    const dialog = page.getByRole("dialog", { name: "Your session has ended" });
+    await dialog.waitFor();
+    await shot(page, "10-session-ended");
+    await dialog.getByLabel("Email").fill(`ada-${unique}@example.com`);
+    await dialog.getByLabel("Password").fill("correct horse battery");
+    await dialog.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("timer").waitFor();
+    check((await dialog.count()) === 0, "the dialog closed");
+  });
+
+  await step("leaving the page gives the held seat back", async () => {
+    const seat = await page.locator('.seat[aria-label$="held for you"]').getAttribute("data-seat");
+    await watching.waitForFunction((id) => document.querySelector(`[data-seat="${id}"]`)?.dataset.status === "held", seat);
+    await page.getByRole("link", { name: "My tickets" }).click();
+    await watching.waitForFunction(
+      (id) => document.querySelector(`[data-seat="${id}"]`)?.dataset.status === "available",
+      seat,
+      { timeout: 5_000 },
+    );
+  });
+
   await step("offline, the wallet still opens the ticket and buying is paused", async () => {
     await page.goto(`${base}/wallet`);
     await page.locator(".ticket img").first().waitFor();
@@ -201,7 +236,7 @@ try {
     await hold.waitFor();
     check((await hold.getAttribute("aria-disabled")) === "true", "holding is disabled offline");
     check((await hold.getAttribute("title")) === "Buying needs a connection: you are offline.", "and says why");
-    await shot(page, "10-offline-event");
+    await shot(page, "11-offline-event");
     await buyer.setOffline(false);
   });
 } catch {

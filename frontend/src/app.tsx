@@ -1,3 +1,4 @@
+import { useEffect, useRef } from "preact/hooks";
 import { LocationProvider, Route, Router } from "preact-iso";
 import { useOnline, useSignInNeeded, useUser } from "./hooks";
 import { signOut, abandonSignIn } from "./session";
@@ -71,21 +72,31 @@ function OfflineBanner() {
   );
 }
 
-/** Asks for the password again when the session lapsed, over the page, which keeps its state. */
+/**
+ * Asks for the password again when the session lapsed, over the page, which keeps its
+ * state. A modal <dialog> keeps focus inside it; Escape declines.
+ */
 function SessionExpiredDialog() {
   const needed = useSignInNeeded();
-  if (!needed) return null;
+  const dialog = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = dialog.current;
+    if (needed && d && !d.open) d.showModal();
+    if (!needed && d?.open) d.close();
+  }, [needed]);
   return (
-    <div class="backdrop">
-      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="session-expired-title">
-        <h2 id="session-expired-title">Your session has ended</h2>
-        <p>Sign in again to carry on where you were.</p>
-        <AccountForm mode="login" />
-        <button type="button" class="secondary" onClick={abandonSignIn}>
-          Not now
-        </button>
-      </div>
-    </div>
+    <dialog ref={dialog} class="dialog" aria-labelledby="session-ended-title" onCancel={abandonSignIn}>
+      {needed && (
+        <>
+          <h2 id="session-ended-title">Your session has ended</h2>
+          <p>Sign in again to carry on where you were.</p>
+          <AccountForm mode="login" />
+          <button type="button" class="secondary" onClick={abandonSignIn}>
+            Not now
+          </button>
+        </>
+      )}
+    </dialog>
   );
 }
 

@@ -107,6 +107,8 @@ function Booking({ event }: { event: EventDetail }) {
         setMap(outcome.map);
         setSelected(outcome.selected);
         if (outcome.lost.length) setNotice(`Someone else just took ${describeSeats(indexSeats(current), outcome.lost)}.`);
+      } else if (message.type === "hold.expiring" && message.hold_id === checkout.heldHold()?.hold_id) {
+        setNotice("Your hold ends in about a minute: buy now to keep these seats.");
       } else {
         checkout.notified(message as OrderNotification);
       }

@@ -221,6 +221,19 @@ try {
     );
   });
 
+  await step("the app is installable: manifest, icons and a service worker", async () => {
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    const devtools = await buyer.newCDPSession(page);
+    // Playwright's contexts are incognito profiles, where Chromium installs nothing; any
+    // other reason would be the app's.
+    const { installabilityErrors } = await devtools.send("Page.getInstallabilityErrors");
+    const appErrors = installabilityErrors.filter((e) => e.errorId !== "in-incognito");
+    check(appErrors.length === 0, `installability errors: ${JSON.stringify(appErrors)}`);
+    const { url, errors } = await devtools.send("Page.getAppManifest");
+    check(url.endsWith("/manifest.webmanifest") && errors.length === 0, `manifest errors: ${JSON.stringify(errors)}`);
+    await devtools.detach();
+  });
+
   await step("offline, the wallet still opens the ticket and buying is paused", async () => {
     await page.goto(`${base}/wallet`);
     await page.locator(".ticket img").first().waitFor();

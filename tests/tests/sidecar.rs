@@ -299,6 +299,44 @@ async fn reconnecting_with_the_last_id_resumes_in_order_without_loss_or_repeats(
 }
 
 #[tokio::test]
+async fn a_batch_published_in_one_round_trip_reaches_each_user_in_order_and_once() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |_| {}).await;
+    let (alice, bob) = (app.customer().await, app.customer().await);
+    let mut alice_tab = replica.connect(&alice.token, None).await;
+    let mut bob_tab = replica.connect(&bob.token, None).await;
+    let cancelled = |user_id, order_id| Notification::OrderCancelled {
+        user_id,
+        order_id,
+        event_id: 1,
+    };
+    let batch = [
+        cancelled(&alice.id, "o-1"),
+        cancelled(&bob.id, "o-2"),
+        cancelled(&alice.id, "o-3"),
+        cancelled(&alice.id, "o-1"),
+    ];
+    let ids = notifications::publish_all(&app.backend, &batch).await;
+    assert!(ids[..3].iter().all(Option::is_some), "{ids:?}");
+    assert_eq!(ids[3], None, "a fact published twice in one batch goes out once");
+
+    for (socket, expected) in [
+        (&mut alice_tab, vec![(&ids[0], "o-1"), (&ids[2], "o-3")]),
+        (&mut bob_tab, vec![(&ids[1], "o-2")]),
+    ] {
+        for (id, order_id) in expected {
+            let message = next_json(socket).await;
+            assert_eq!(message["id"].as_str(), id.as_deref());
+            assert_eq!(message["order_id"], order_id);
+        }
+    }
+    // The repeated fact never arrives: the next message Alice gets is a later one.
+    let (later, _) = notify(&app.backend, &alice.id).await;
+    assert_eq!(next_json(&mut alice_tab).await["id"], later);
+    replica.stop().await;
+}
+
+#[tokio::test]
 async fn two_replicas_reach_a_user_whichever_holds_the_connection() {
     let app = TestApp::spawn().await;
     let (one, two) = (

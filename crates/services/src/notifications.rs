@@ -22,14 +22,23 @@ pub fn user_stream_key(user_id: &str) -> String {
     format!("notifications:user:{user_id}")
 }
 
-/// KEYS: user stream, fact key. ARGV: body, max length, channel, idle seconds.
-/// Replies with the new entry's id, or nil when the fact was published before.
+/// KEYS: user stream and fact key of each notification, in pairs. ARGV: max length,
+/// channel, idle seconds, then each notification's body. Replies with the new entries' ids
+/// separated by spaces, `-` for a fact that was published before.
 const PUBLISH_SCRIPT: &str = r"
-if not redis.call('SET', KEYS[2], '', 'NX', 'EX', ARGV[4]) then return false end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'body', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[3], id .. ' ' .. ARGV[1])
-return id
+local ids = {}
+for i = 1, #KEYS / 2 do
+  local stream, fact, body = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + i]
+  if redis.call('SET', fact, '', 'NX', 'EX', ARGV[3]) then
+    local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'body', body)
+    redis.call('EXPIRE', stream, ARGV[3])
+    redis.call('PUBLISH', ARGV[2], id .. ' ' .. body)
+    ids[i] = id
+  else
+    ids[i] = '-'
+  end
+end
+return table.concat(ids, ' ')
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,22 +138,53 @@ impl Notification<'_> {
 /// before. Notifications are best effort (the order's state is the truth and the API
 /// serves it), so a failure is logged rather than undoing the change.
 pub async fn publish(backend: &impl Backend, notification: &Notification<'_>) -> Option<String> {
-    let body = notification.body().to_string();
-    let max_len = STREAM_MAX_LEN.to_string();
-    let idle = STREAM_IDLE_SECONDS.to_string();
-    let stream = user_stream_key(notification.user_id());
-    let fact = format!("notifications:fact:{}", notification.fact());
-    backend
-        .eval(
-            PUBLISH_SCRIPT,
-            &[&stream, &fact],
-            &[&body, &max_len, NOTIFICATIONS_CHANNEL, &idle],
-        )
+    publish_all(backend, std::slice::from_ref(notification))
         .await
-        .unwrap_or_else(|e| {
-            eprintln!("warning: {} not published: {e}", notification.kind());
-            None
+        .into_iter()
+        .next()
+        .flatten()
+}
+
+/// Publishes several notifications in one round trip to Redis, each as [`publish`] does;
+/// the answer has each one's stream id, in order.
+pub async fn publish_all(
+    backend: &impl Backend,
+    notifications: &[Notification<'_>],
+) -> Vec<Option<String>> {
+    if notifications.is_empty() {
+        return Vec::new();
+    }
+    let keys: Vec<String> = notifications
+        .iter()
+        .flat_map(|n| {
+            [
+                user_stream_key(n.user_id()),
+                format!("notifications:fact:{}", n.fact()),
+            ]
         })
+        .collect();
+    let mut args = vec![
+        STREAM_MAX_LEN.to_string(),
+        NOTIFICATIONS_CHANNEL.to_owned(),
+        STREAM_IDLE_SECONDS.to_string(),
+    ];
+    args.extend(notifications.iter().map(|n| n.body().to_string()));
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match backend.eval(PUBLISH_SCRIPT, &keys, &args).await {
+        Ok(Some(ids)) => ids
+            .split(' ')
+            .map(|id| (id != "-").then(|| id.to_owned()))
+            .collect(),
+        Ok(None) => vec![None; notifications.len()],
+        Err(e) => {
+            eprintln!(
+                "warning: {} notifications not published: {e}",
+                notifications.len()
+            );
+            vec![None; notifications.len()]
+        }
+    }
 }
 
 /// A notification as it travels on the channel: `<stream id> <body>`.

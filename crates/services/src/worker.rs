@@ -140,9 +140,7 @@ pub async fn handle_message(
             )
             .await?;
         announce_seats(backend, &claim_id, &settled).await?;
-        for row in &settled {
-            tell_the_buyer(backend, row, &mut report).await?;
-        }
+        tell_the_buyers(backend, &settled, &mut report).await?;
         if (claimed.len() as i64) < settings.batch_size {
             break;
         }
@@ -206,42 +204,70 @@ fn uuid_array(ids: &[String]) -> String {
     format!("{{{}}}", ids.join(","))
 }
 
-async fn tell_the_buyer(
+/// What a settled order's buyer is told, read from its row.
+struct Outcome {
+    user_id: String,
+    order_id: String,
+    event_id: i64,
+    result: Result<Vec<String>, String>,
+}
+
+impl Outcome {
+    fn read(row: &Row) -> Result<Self, BackendError> {
+        let result = if row.text("status")? == "COMPLETED" {
+            Ok(ticket_ids(&row.text("ticket_ids")?)?)
+        } else {
+            Err(row.text("reason")?)
+        };
+        Ok(Self {
+            user_id: row.text("user_id")?,
+            order_id: row.text("order_id")?,
+            event_id: row.int("event_id")?,
+            result,
+        })
+    }
+
+    fn notification(&self) -> Notification<'_> {
+        let (user_id, order_id, event_id) = (&*self.user_id, &*self.order_id, self.event_id);
+        match &self.result {
+            Ok(ticket_ids) => Notification::OrderCompleted {
+                user_id,
+                order_id,
+                event_id,
+                ticket_ids,
+            },
+            Err(reason) => Notification::OrderFailed {
+                user_id,
+                order_id,
+                event_id,
+                reason,
+            },
+        }
+    }
+}
+
+/// Tells the buyers of a settled batch how their orders ended, in one round trip.
+async fn tell_the_buyers(
     backend: &impl Backend,
-    row: &Row,
+    settled: &[Row],
     report: &mut RunReport,
 ) -> Result<(), BackendError> {
-    let user_id = row.text("user_id")?;
-    let order_id = row.text("order_id")?;
-    let event_id = row.int("event_id")?;
-    if row.text("status")? == "COMPLETED" {
-        report.completed += 1;
-        let ticket_ids = ticket_ids(&row.text("ticket_ids")?)?;
-        notifications::publish(
-            backend,
-            &Notification::OrderCompleted {
-                user_id: &user_id,
-                order_id: &order_id,
-                event_id,
-                ticket_ids: &ticket_ids,
-            },
-        )
-        .await;
-    } else {
-        report.failed += 1;
-        let reason = row.text("reason")?;
-        eprintln!("order {order_id} failed: {reason}");
-        notifications::publish(
-            backend,
-            &Notification::OrderFailed {
-                user_id: &user_id,
-                order_id: &order_id,
-                event_id,
-                reason: &reason,
-            },
-        )
-        .await;
+    let outcomes = settled
+        .iter()
+        .map(Outcome::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok(_) => report.completed += 1,
+            Err(reason) => {
+                report.failed += 1;
+                eprintln!("order {} failed: {reason}", outcome.order_id);
+            }
+        }
     }
+    let notifications: Vec<Notification<'_>> =
+        outcomes.iter().map(Outcome::notification).collect();
+    notifications::publish_all(backend, &notifications).await;
     Ok(())
 }
 

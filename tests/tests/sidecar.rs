@@ -318,7 +318,10 @@ async fn a_batch_published_in_one_round_trip_reaches_each_user_in_order_and_once
     ];
     let ids = notifications::publish_all(&app.backend, &batch).await;
     assert!(ids[..3].iter().all(Option::is_some), "{ids:?}");
-    assert_eq!(ids[3], None, "a fact published twice in one batch goes out once");
+    assert_eq!(
+        ids[3], None,
+        "a fact published twice in one batch goes out once"
+    );
 
     for (socket, expected) in [
         (&mut alice_tab, vec![(&ids[0], "o-1"), (&ids[2], "o-3")]),

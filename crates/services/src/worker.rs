@@ -265,8 +265,7 @@ async fn tell_the_buyers(
             }
         }
     }
-    let notifications: Vec<Notification<'_>> =
-        outcomes.iter().map(Outcome::notification).collect();
+    let notifications: Vec<Notification<'_>> = outcomes.iter().map(Outcome::notification).collect();
     notifications::publish_all(backend, &notifications).await;
     Ok(())
 }

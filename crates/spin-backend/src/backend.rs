@@ -3,8 +3,12 @@
 //! touches PostgreSQL. A request gives its connection back to Spin's pool when it ends:
 //! keeping it in the instance for the next request would starve other instances of
 //! the pool's 64 connections, and Spin's checkout waits without a time limit.
+//!
+//! Redis is the other way round: Spin pools nothing there, every `open` is a new TCP
+//! connection, so the instance keeps its connection for the requests it serves (a
+//! WASIp3 instance serves many) and opens a new one only after a failure.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -36,11 +40,14 @@ impl BackendConfig {
     }
 }
 
+thread_local! {
+    static REDIS: RefCell<Option<Rc<redis::Connection>>> = const { RefCell::new(None) };
+}
+
 pub struct SpinBackend {
     config: Rc<BackendConfig>,
     db: OnceCell<pg::Connection>,
     kv: OnceCell<Store>,
-    redis: OnceCell<redis::Connection>,
 }
 
 impl SpinBackend {
@@ -49,7 +56,6 @@ impl SpinBackend {
             config,
             db: OnceCell::new(),
             kv: OnceCell::new(),
-            redis: OnceCell::new(),
         }
     }
 
@@ -63,14 +69,39 @@ impl SpinBackend {
         Ok(self.db.get_or_init(|| conn))
     }
 
-    async fn redis(&self) -> Result<&redis::Connection, BackendError> {
-        if let Some(conn) = self.redis.get() {
+    /// The instance's Redis connection, or a new one (kept for the next requests).
+    async fn redis_connection(&self, fresh: bool) -> Result<Rc<redis::Connection>, BackendError> {
+        if !fresh && let Some(conn) = REDIS.with(|kept| kept.borrow().clone()) {
             return Ok(conn);
         }
         let conn = redis::Connection::open(&self.config.redis_url)
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))?;
-        Ok(self.redis.get_or_init(|| conn))
+        let conn = Rc::new(conn);
+        REDIS.with(|kept| *kept.borrow_mut() = Some(conn.clone()));
+        Ok(conn)
+    }
+
+    /// Runs a Redis call on the kept connection and, if it fails (Redis restarted, the
+    /// connection dropped), once more on a new one. Every call we make may run twice:
+    /// publishes are wake-ups or carry ids, and the scripts refuse repeats.
+    async fn with_redis<T, E: std::fmt::Display>(
+        &self,
+        call: impl AsyncFn(&redis::Connection) -> Result<T, E>,
+    ) -> Result<T, BackendError> {
+        let kept = self.redis_connection(false).await?;
+        match call(&kept).await {
+            Ok(value) => Ok(value),
+            Err(first) => {
+                let fresh = self
+                    .redis_connection(true)
+                    .await
+                    .map_err(|e| BackendError::Redis(format!("{first}; reconnecting: {e}")))?;
+                call(&fresh)
+                    .await
+                    .map_err(|e| BackendError::Redis(e.to_string()))
+            }
+        }
     }
 
     async fn kv(&self) -> Result<&Store, BackendError> {
@@ -180,20 +211,14 @@ impl Backend for SpinBackend {
     }
 
     async fn redis_ping(&self) -> Result<(), BackendError> {
-        self.redis()
-            .await?
-            .execute("PING", [])
+        self.with_redis(async |conn| conn.execute("PING", []).await)
             .await
-            .map(|_| ())
-            .map_err(|e| BackendError::Redis(e.to_string()))
+            .map(drop)
     }
 
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
-        self.redis()
-            .await?
-            .publish(channel, payload)
+        self.with_redis(async |conn| conn.publish(channel, payload).await)
             .await
-            .map_err(|e| BackendError::Redis(e.to_string()))
     }
 
     async fn eval(
@@ -213,11 +238,8 @@ impl Backend for SpinBackend {
                 .map(|a| redis::RedisParameter::Binary(a.as_bytes().to_vec())),
         );
         let reply = self
-            .redis()
-            .await?
-            .execute("EVAL", arguments)
-            .await
-            .map_err(|e| BackendError::Redis(e.to_string()))?;
+            .with_redis(async |conn| conn.execute("EVAL", arguments.clone()).await)
+            .await?;
         Ok(match reply.into_iter().next() {
             None | Some(redis::RedisResult::Nil) => None,
             Some(redis::RedisResult::Status(s)) => Some(s),

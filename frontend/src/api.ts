@@ -175,7 +175,6 @@ export const api = {
 
   hold: (eventId: number, seatIds: number[]) =>
     privateJson<Hold>(`/api/events/${eventId}/holds`, jsonBody({ seat_ids: seatIds }, { method: "POST" })),
-  holds: () => privateJson<{ items: Hold[] }>("/api/holds"),
   release: async (holdId: string, keepalive = false) => {
     const response = await authorizedFetch(`/api/holds/${holdId}`, { method: "DELETE", keepalive });
     if (!response.ok && response.status !== 404) await readJson(response);

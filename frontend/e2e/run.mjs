@@ -250,6 +250,9 @@ try {
     check((await hold.getAttribute("aria-disabled")) === "true", "holding is disabled offline");
     check((await hold.getAttribute("title")) === "Buying needs a connection: you are offline.", "and says why");
     await shot(page, "11-offline-event");
+    await page.goto(base);
+    await page.locator(".event-grid .card-link").first().waitFor();
+    check((await page.locator(".event-grid .card-link").count()) >= 6, "the cached catalog shows offline");
     await buyer.setOffline(false);
   });
 } catch {

@@ -50,8 +50,7 @@ function TopBar() {
               await clearWallet().catch(() => undefined);
             }}
           >
-            Sign out{" "}
-            <span class="muted">({user.name})</span>
+            Sign out <span class="muted">({user.name})</span>
           </button>
         ) : (
           <a href="/login">Sign in</a>

@@ -140,6 +140,14 @@ pub struct BenchEvent {
 
 impl BenchEvent {
     pub async fn create(pool: &PgPool, clients: usize, per_client: i64) -> anyhow::Result<Self> {
+        // An interrupted run leaves its event published in the catalog; this run removes it.
+        let leftovers: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM catalog.events WHERE slug LIKE 'bench-%'")
+                .fetch_all(pool)
+                .await?;
+        for id in leftovers {
+            delete_event(pool, id).await?;
+        }
         let seats = clients as i64 * per_client;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status)
@@ -178,20 +186,20 @@ impl BenchEvent {
     }
 
     pub async fn delete(self, pool: &PgPool) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM orders.orders WHERE event_id = $1")
-            .bind(self.id)
-            .execute(pool)
-            .await?;
-        sqlx::query("DELETE FROM catalog.holds WHERE event_id = $1")
-            .bind(self.id)
-            .execute(pool)
-            .await?;
-        sqlx::query("DELETE FROM catalog.events WHERE id = $1")
-            .bind(self.id)
-            .execute(pool)
-            .await?;
-        Ok(())
+        delete_event(pool, self.id).await
     }
+}
+
+/// Deletes a benchmark event with its orders and holds.
+async fn delete_event(pool: &PgPool, id: i64) -> anyhow::Result<()> {
+    for statement in [
+        "DELETE FROM orders.orders WHERE event_id = $1",
+        "DELETE FROM catalog.holds WHERE event_id = $1",
+        "DELETE FROM catalog.events WHERE id = $1",
+    ] {
+        sqlx::query(statement).bind(id).execute(pool).await?;
+    }
+    Ok(())
 }
 
 /// Runs `clients` loops until `duration` is over; each iteration is one timed operation.

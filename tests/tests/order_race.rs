@@ -222,3 +222,77 @@ async fn an_order_whose_worker_vanished_is_recovered_and_completed_once() {
     assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 2);
     assert_eq!(outbox::sweep(&app.backend).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_never_the_same_order() {
+    const BACKLOG: usize = 300;
+    const BATCH: i32 = 64;
+    const CLAIMS: usize = 8;
+    let app = Arc::new(TestApp::spawn_with(Default::default(), CLAIMS as u32 + 4).await);
+    let buyer = app.customer().await;
+    let fixture = app.event(1, 10, (BACKLOG / 10) as i32).await;
+    // Statistics from when there were no orders, as after a quiet spell: the planner then
+    // expects a handful of PENDING orders and may rescan the claim's subquery.
+    sqlx::query("ANALYZE orders.orders")
+        .execute(app.pool())
+        .await
+        .expect("analyze");
+    for (n, seat) in fixture.seat_ids.iter().enumerate() {
+        let hold_id: String = sqlx::query_scalar(&format!(
+            "SELECT hold_id FROM ({}) h",
+            ticketbuster_services::holds::HOLD_SQL
+        ))
+        .bind(fixture.event_id)
+        .bind(vec![*seat])
+        .bind(&buyer.id)
+        .bind(600_i64)
+        .fetch_one(app.pool())
+        .await
+        .expect("a hold");
+        sqlx::query(ticketbuster_services::orders::PLACE_SQL)
+            .bind(&buyer.id)
+            .bind(format!("backlog-{n}"))
+            .bind(&hold_id)
+            .bind(300_i64)
+            .execute(app.pool())
+            .await
+            .expect("an order");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders.orders WHERE status = 'PENDING'")
+            .await,
+        BACKLOG as i64
+    );
+
+    let claims = (0..CLAIMS).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let claimed: Vec<uuid::Uuid> = sqlx::query_scalar(
+                "SELECT order_id FROM orders.claim_orders(NULL, $1, gen_random_uuid())",
+            )
+            .bind(BATCH)
+            .fetch_all(app.pool())
+            .await
+            .expect("a claim");
+            claimed
+        })
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for claim in futures::future::join_all(claims).await {
+        let claimed = claim.expect("the task ran");
+        assert!(
+            claimed.len() <= BATCH as usize,
+            "a claim took {}",
+            claimed.len()
+        );
+        for id in claimed {
+            assert!(seen.insert(id), "{id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), BACKLOG.min(CLAIMS * BATCH as usize));
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders.orders WHERE status = 'PROCESSING'")
+            .await,
+        seen.len() as i64
+    );
+}

@@ -427,3 +427,52 @@ async fn malformed_worker_messages_are_dropped_and_change_nothing() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_placed_order_keeps_its_seats_past_a_hold_about_to_lapse() {
+    let app = TestApp::spawn().await;
+    let (buyer, _, lapsing) = app.held_seats(2).await;
+    let (other_buyer, _, fresh) = app.held_seats(2).await;
+    sqlx::query(
+        "UPDATE catalog.holds SET expires_at = now() + interval '2 seconds' WHERE id = $1::uuid;",
+    )
+    .bind(&lapsing)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE catalog.seats SET held_until = now() + interval '2 seconds' WHERE hold_id = $1::uuid")
+        .bind(&lapsing)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let fresh_until: Vec<String> = sqlx::query_scalar(
+        "SELECT held_until::text FROM catalog.seats WHERE hold_id = $1::uuid ORDER BY id",
+    )
+    .bind(&fresh)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+
+    app.placed_order_id(&buyer, &lapsing, "keep-1").await;
+    app.placed_order_id(&other_buyer, &fresh, "keep-2").await;
+
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM catalog.seats s JOIN catalog.holds h ON h.id = s.hold_id
+         WHERE h.id = $1::uuid AND s.status = 'held'
+           AND s.held_until > now() + interval '4 minutes'
+           AND h.expires_at > now() + interval '4 minutes'",
+    )
+    .bind(&lapsing)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept, 2, "extended to the keep time");
+    let after: Vec<String> = sqlx::query_scalar(
+        "SELECT held_until::text FROM catalog.seats WHERE hold_id = $1::uuid ORDER BY id",
+    )
+    .bind(&fresh)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(after, fresh_until, "a hold lasting longer is left as it is");
+}

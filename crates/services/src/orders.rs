@@ -25,8 +25,10 @@ use crate::worker;
 /// The channel the order worker listens on; a message is an order id.
 pub const ORDERS_CHANNEL: &str = "orders";
 
-/// How long a placed order keeps its seats held while it waits to be processed.
-const KEEP_SEATS_SECONDS: i64 = 15 * 60;
+/// How long a placed order keeps its seats held, at least, while it waits to be processed:
+/// the worker settles in seconds and stalled orders are retried within 30 s; a hold that
+/// already lasts longer is left as it is.
+const KEEP_SEATS_SECONDS: i64 = 5 * 60;
 
 const MAX_LISTED_ORDERS: i64 = 100;
 

@@ -27,7 +27,7 @@ thread_local! {
 }
 
 /// Orders claimed and settled together by one worker run, unless `worker_batch_size` says otherwise.
-const DEFAULT_WORKER_BATCH_SIZE: i64 = 64;
+const DEFAULT_WORKER_BATCH_SIZE: i64 = 200;
 
 fn misconfigured(what: &str, problem: impl std::fmt::Display) -> ApiError {
     eprintln!("error: configuration {what}: {problem}");

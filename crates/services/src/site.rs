@@ -21,8 +21,8 @@ pub struct SiteSettings {
     pub websocket_url: String,
 }
 
-/// Files under this folder carry a content hash in their names, so they never change.
-const HASHED_ASSETS: &str = "/assets/";
+/// Files under this folder of the root carry a content hash in their names, so they never change.
+const HASHED_ASSETS: &str = "assets";
 
 /// The browser's run-time configuration, read by the app at start.
 const APP_CONFIG: &str = "/app-config.json";
@@ -42,7 +42,7 @@ pub fn handle(site: &SiteSettings, req: &Request) -> Response {
         app_config(site)
     } else {
         match resolve(&site.root, path) {
-            Some(file) => serve_file(&file, req.headers()),
+            Some(file) => serve_file(&site.root, &file, req.headers()),
             None => web::error(&ApiError::not_found("no such file")),
         }
     };
@@ -86,7 +86,7 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     is_route.then(|| root.join("index.html"))
 }
 
-fn serve_file(file: &Path, headers: &HeaderMap) -> Response {
+fn serve_file(root: &Path, file: &Path, headers: &HeaderMap) -> Response {
     let accepts_gzip = headers
         .get(ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -114,9 +114,13 @@ fn serve_file(file: &Path, headers: &HeaderMap) -> Response {
     } else {
         http::Response::new(body)
     };
+    let content_type = content_type(file);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(file)));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control(file)));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static(cache_control(root, file)),
+    );
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
     if let Ok(tag) = HeaderValue::from_str(&etag) {
         headers.insert(ETAG, tag);
@@ -124,7 +128,7 @@ fn serve_file(file: &Path, headers: &HeaderMap) -> Response {
     if let Some(encoding) = encoding {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
     }
-    if content_type(file).starts_with("text/html") {
+    if content_type.starts_with("text/html") {
         headers.insert(
             "content-security-policy",
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -145,10 +149,12 @@ fn etag(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
-fn cache_control(file: &Path) -> &'static str {
+/// Decided by where the file is under the root, not by the request (an app route under
+/// `/assets/` is answered with `index.html`) nor by the root's own name.
+fn cache_control(root: &Path, file: &Path) -> &'static str {
     let hashed = file
-        .to_str()
-        .is_some_and(|f| f.contains(HASHED_ASSETS.trim_end_matches('/')));
+        .strip_prefix(root)
+        .is_ok_and(|relative| relative.starts_with(HASHED_ASSETS));
     if hashed {
         "public, max-age=31536000, immutable"
     } else {
@@ -184,7 +190,11 @@ mod tests {
 
     impl Fixture {
         fn new() -> Self {
-            let dir = std::env::temp_dir().join(format!("tb-site-{}", uuid::Uuid::new_v4()));
+            Self::in_dir(&std::env::temp_dir())
+        }
+
+        fn in_dir(parent: &Path) -> Self {
+            let dir = parent.join(format!("tb-site-{}", uuid::Uuid::new_v4()));
             std::fs::create_dir_all(dir.join("assets")).expect("a temp dir");
             std::fs::write(dir.join("index.html"), "<!doctype html><title>app</title>")
                 .expect("index");
@@ -256,6 +266,24 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert_ne!(header(&plain, "etag"), header(&gzipped, "etag"));
+    }
+
+    #[test]
+    fn only_files_in_the_roots_assets_folder_are_immutable() {
+        let parent = std::env::temp_dir().join(format!("assets-{}", uuid::Uuid::new_v4()));
+        let site = Fixture::in_dir(&parent);
+        for path in ["/", "/assets/not-a-file"] {
+            let page = site.get(path, &[]);
+            assert_eq!(page.body(), b"<!doctype html><title>app</title>", "{path}");
+            assert_eq!(header(&page, "cache-control"), "no-cache", "{path}");
+        }
+        let asset = site.get("/assets/app-1a2b.js", &[]);
+        assert_eq!(
+            header(&asset, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        drop(site);
+        std::fs::remove_dir_all(&parent).ok();
     }
 
     #[test]

@@ -116,6 +116,13 @@ export class ApiError extends Error {
   }
 }
 
+/** What to tell the user about a failed request. */
+export function messageOf(e: unknown): string {
+  if (e instanceof ApiError) return e.message;
+  if (e instanceof DOMException && e.name === "TimeoutError") return "The server took too long to answer. Try again.";
+  return navigator.onLine ? "Something went wrong. Try again." : "You are offline. Try again when you are back online.";
+}
+
 const TIMEOUT_MS = 15_000;
 
 export async function readJson<T>(response: Response): Promise<T> {

@@ -3,7 +3,7 @@
 // order the first attempt placed. The result comes from the WebSocket, or from polling the
 // order while the socket is down.
 
-import { ApiError, type Hold, type Order, type OrderAccepted, type OrderStatus } from "./api";
+import { ApiError, messageOf, type Hold, type Order, type OrderAccepted, type OrderStatus } from "./api";
 
 export interface CheckoutApi {
   hold(eventId: number, seatIds: number[]): Promise<Hold>;
@@ -172,10 +172,4 @@ export class Checkout {
         this.set({ kind: "failed", orderId, reason: reason || `The order is ${status.toLowerCase()}.` });
     }
   }
-}
-
-export function messageOf(e: unknown): string {
-  if (e instanceof ApiError) return e.message;
-  if (e instanceof DOMException && e.name === "TimeoutError") return "The server took too long to answer. Try again.";
-  return navigator.onLine ? "Something went wrong. Try again." : "You are offline. Try again when you are back online.";
 }

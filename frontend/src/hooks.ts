@@ -3,8 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { currentUser, isSignInNeeded, subscribe } from "./session";
-import { messageOf } from "./checkout";
-import type { User } from "./api";
+import { messageOf, type User } from "./api";
 import * as live from "./live";
 
 /**

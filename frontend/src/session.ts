@@ -66,24 +66,28 @@ export function isSignInNeeded(): boolean {
   return signInNeeded;
 }
 
+/** Ends the wait of requests that asked for a sign-in; they carry on once this returns. */
+function endSignInWait(signedInAgain: boolean) {
+  signInNeeded = false;
+  const waiters = signInWaiters;
+  signInWaiters = [];
+  waiters.forEach((resume) => resume(signedInAgain));
+}
+
 export function signedIn(tokens: Tokens) {
+  endSignInWait(true);
   store({
     user: tokens.user,
     accessToken: tokens.access_token,
     accessExpiresAt: Date.now() + tokens.expires_in * 1000,
     refreshToken: tokens.refresh_token,
   });
-  signInNeeded = false;
-  const waiters = signInWaiters;
-  signInWaiters = [];
-  waiters.forEach((resume) => resume(true));
-  notify();
 }
 
 export async function signOut() {
   const refreshToken = current?.refreshToken;
+  endSignInWait(false);
   store(null);
-  abandonSignIn();
   if (refreshToken) {
     await fetch("/api/auth/logout", {
       method: "POST",
@@ -95,10 +99,7 @@ export async function signOut() {
 
 /** The user declined to sign in again: requests that waited fail. */
 export function abandonSignIn() {
-  signInNeeded = false;
-  const waiters = signInWaiters;
-  signInWaiters = [];
-  waiters.forEach((resume) => resume(false));
+  endSignInWait(false);
   notify();
 }
 

@@ -66,12 +66,7 @@ function Booking({ event }: { event: EventDetail }) {
   const index = useMemo(() => (map ? indexSeats(map) : new Map()), [map]);
   // The seats of the user's own hold, counted as theirs from the moment it is asked for:
   // the seat change can arrive over the socket before the hold's answer does.
-  const mine =
-    state.kind === "holding"
-      ? state.seatIds
-      : state.kind === "held" || state.kind === "ordering" || state.kind === "processing" || state.kind === "order-failed-to-send"
-        ? state.hold.seat_ids
-        : [];
+  const mine = state.kind === "holding" ? state.seatIds : "hold" in state ? state.hold.seat_ids : [];
   const mineRef = useRef(mine);
   mineRef.current = mine;
   const latest = useRef({ map, selected });

@@ -5,12 +5,12 @@ import {
   CATEGORIES,
   formatDate,
   formatPrice,
+  messageOf,
   type Category,
   type EventQuery,
   type EventSummary,
   type SortOrder,
 } from "../api";
-import { messageOf } from "../checkout";
 
 const PAGE_SIZE = 12;
 const SEARCH_PAUSE_MS = 250;

@@ -1,7 +1,6 @@
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import { api } from "../api";
-import { messageOf } from "../checkout";
+import { api, messageOf } from "../api";
 import { signedIn } from "../session";
 
 /** `/login` and `/register`; `?next=` says where to go afterwards. */

@@ -1,6 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { formatDate, formatPrice } from "../api";
-import { messageOf } from "../checkout";
+import { formatDate, formatPrice, messageOf } from "../api";
 import { useOnline, useUser } from "../hooks";
 import * as live from "../live";
 import { TicketCard } from "../components/ticket-card";

@@ -35,6 +35,8 @@ cargo build --quiet --release -p ticketbuster-sidecar
 # The sidecar: WebSockets (notifications, live seat maps) on $SIDECAR_LISTEN, and the
 # periodic jobs (stalled orders published again, hold warnings, lapsed seats freed).
 sidecar_listen="${SIDECAR_LISTEN:-127.0.0.1:3001}"
+# Browsers learn the WebSocket's address from the web component.
+export SPIN_VARIABLE_WEBSOCKET_URL="${SPIN_VARIABLE_WEBSOCKET_URL:-ws://$sidecar_listen/ws}"
 SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" \
   JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" target/release/ticketbuster-sidecar &
 sidecar_pid=$!

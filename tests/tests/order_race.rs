@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use http::StatusCode;
-use ticketbuster_services::outbox;
+use ticketbuster_services::{outbox, worker};
 use ticketbuster_tests::{TestApp, redis_url};
 
 #[tokio::test]
@@ -295,4 +295,123 @@ async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_neve
             .await,
         seen.len() as i64
     );
+}
+
+/// Holds one seat and orders it, claims and settles that order on `conn`: the statements a
+/// buyer and the worker send, on the connection whose cached plans are under test.
+async fn order_one_seat_on(
+    conn: &mut sqlx::PgConnection,
+    buyer: &ticketbuster_tests::Customer,
+    event_id: i64,
+    seat: i64,
+    key: &str,
+) {
+    let hold_id: String = sqlx::query_scalar(&format!(
+        "SELECT hold_id FROM ({}) h",
+        ticketbuster_services::holds::HOLD_SQL
+    ))
+    .bind(event_id)
+    .bind(vec![seat])
+    .bind(&buyer.id)
+    .bind(600_i64)
+    .fetch_one(&mut *conn)
+    .await
+    .expect("a hold");
+    let order_id: String = sqlx::query_scalar(&format!(
+        "SELECT order_id FROM ({}) p",
+        ticketbuster_services::orders::PLACE_SQL
+    ))
+    .bind(&buyer.id)
+    .bind(key)
+    .bind(&hold_id)
+    .bind(300_i64)
+    .fetch_one(&mut *conn)
+    .await
+    .expect("an order");
+    let claim_id = uuid::Uuid::new_v4().to_string();
+    let claimed: Vec<String> = sqlx::query_scalar(worker::CLAIM_SQL)
+        .bind(&order_id)
+        .bind(1_i64)
+        .bind(&claim_id)
+        .fetch_all(&mut *conn)
+        .await
+        .expect("a claim");
+    assert_eq!(claimed, vec![order_id.clone()]);
+    let settled: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT status FROM ({}) s", worker::SETTLE_SQL))
+            .bind(&claim_id)
+            .bind(format!("{{{order_id}}}"))
+            .bind("{}")
+            .bind(worker::DECLINED_REASON)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("a settle");
+    assert_eq!(settled, vec!["COMPLETED".to_string()]);
+}
+
+#[tokio::test]
+async fn the_order_path_planned_while_there_were_no_orders_still_reads_them_by_key_once_there_are_thousands()
+ {
+    const GROWN: i64 = 3_000;
+    let app = TestApp::spawn().await;
+    let buyer = app.customer().await;
+    let fixture = app.event(1, 1, 3).await;
+    let mut conn = app.pool().acquire().await.expect("a connection");
+    // Statistics from before the first sale, and plans made on them: a new deployment's
+    // first orders, or the benchmark's right after its cleanup.
+    sqlx::query("ANALYZE orders.orders, orders.order_items, orders.order_history, orders.tickets, catalog.holds")
+        .execute(&mut *conn)
+        .await
+        .expect("analyze");
+    for (n, seat) in fixture.seat_ids[..2].iter().enumerate() {
+        order_one_seat_on(
+            &mut conn,
+            &buyer,
+            fixture.event_id,
+            *seat,
+            &format!("first-{n}"),
+        )
+        .await;
+    }
+
+    sqlx::query(
+        "WITH h AS (
+             INSERT INTO catalog.holds (event_id, user_id, seat_ids, expires_at)
+             SELECT $1, $2::text::uuid, ARRAY[$1], now() + interval '10 minutes' FROM generate_series(1, $3)
+             RETURNING id)
+         INSERT INTO orders.orders (user_id, event_id, hold_id, idempotency_key, status, status_reason, total_cents, currency)
+         SELECT $2::text::uuid, $1, h.id, 'grown-' || h.id, 'COMPLETED', 'sold earlier', 100, 'EUR' FROM h",
+    )
+    .bind(fixture.event_id)
+    .bind(&buyer.id)
+    .bind(GROWN)
+    .execute(&mut *conn)
+    .await
+    .expect("thousands of orders");
+
+    sqlx::query("BEGIN")
+        .execute(&mut *conn)
+        .await
+        .expect("begin");
+    order_one_seat_on(
+        &mut conn,
+        &buyer,
+        fixture.event_id,
+        fixture.seat_ids[2],
+        "after-growth",
+    )
+    .await;
+    let scans: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables
+         WHERE schemaname = 'orders' OR relname IN ('holds', 'seats') ORDER BY relname",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("this transaction's scans");
+    sqlx::query("COMMIT")
+        .execute(&mut *conn)
+        .await
+        .expect("commit");
+    let scanned: Vec<_> = scans.iter().filter(|(_, n)| *n > 0).collect();
+    assert!(scanned.is_empty(), "tables read whole: {scanned:?}");
 }

@@ -20,9 +20,9 @@ use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
 
-/// Orders each buyer can place in one run: enough for 1,000 orders/s.
+/// Orders each buyer can place in one run: enough for 2,500 orders/s.
 fn holds_per_client(clients: usize, seconds: u64) -> i64 {
-    (1_000 * seconds as i64 / clients as i64).max(50)
+    (2_500 * seconds as i64 / clients as i64).max(50)
 }
 
 const WARM_UP_SECONDS: u64 = 3;

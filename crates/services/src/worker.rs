@@ -52,11 +52,9 @@ pub const CLAIM_SQL: &str = "SELECT order_id::text AS order_id
 /// Parameters: $1 claim id, $2 paid order ids, $3 declined order ids (as `{a,b}`), $4 reason.
 /// Each settled order comes back with its seats, now sold or available again.
 pub const SETTLE_SQL: &str =
-    "SELECT s.order_id::text AS order_id, s.user_id::text AS user_id, s.event_id,
-            s.status, s.reason, array_to_json(s.ticket_ids)::text AS ticket_ids, h.seat_ids
-     FROM orders.settle_orders($1::text::uuid, $2::text::uuid[], $3::text::uuid[], $4::text) s
-     JOIN orders.orders o ON o.id = s.order_id
-     JOIN catalog.holds h ON h.id = o.hold_id";
+    "SELECT order_id::text AS order_id, user_id::text AS user_id, event_id,
+            status, reason, array_to_json(ticket_ids)::text AS ticket_ids, seat_ids
+     FROM orders.settle_orders($1::text::uuid, $2::text::uuid[], $3::text::uuid[], $4::text)";
 
 /// Set while a wake-up message waits for the worker. Spin's Redis trigger handles messages
 /// one at a time and each costs at least a claim, even when an earlier run already took its

@@ -4,22 +4,25 @@
 //! connections on first use and keeps them for the requests it serves:
 //!
 //! - PostgreSQL: one connection from Spin's pool, shared by the instance's concurrent
-//!   requests. Every statement we send is a transaction of its own (a function call or a
-//!   single statement), so statements of different requests may interleave on it. A
-//!   checkout per request cost a reset of the session (`RecyclingMethod::Clean`, seven
-//!   statements) in an extra round trip, and kept up to 64 backends busy on two cores.
-//!   The pool is bounded (64) but cannot deadlock: an instance needs one connection and
-//!   gives it back when Spin drops it.
+//!   requests while it has any. Every statement we send is a transaction of its own (a
+//!   function call or a single statement), so statements of different requests may
+//!   interleave on it. A checkout per request cost a reset of the session
+//!   (`RecyclingMethod::Clean`, seven statements) in an extra round trip, and kept up to 64
+//!   backends busy on two cores. Spin's pool holds up to 64 connections per component, and
+//!   Spin keeps an idle instance for a second, so an instance gives its connection back
+//!   when its last request ends, and takes one at most (its requests wait for the one
+//!   being opened): it never waits for the pool while holding a connection.
 //! - Redis: Spin pools nothing there, every `open` is a new TCP connection.
 //! - Key-value: opening the store costs a round trip (Spin pings Redis).
 //!
 //! A connection that failed in a way that may be its own (anything but an error
 //! PostgreSQL answered) is forgotten, and the next call opens a new one.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::LocalKey;
+use std::time::Duration;
 
 use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
@@ -50,26 +53,87 @@ impl BackendConfig {
 }
 
 thread_local! {
-    static REDIS: RefCell<Option<Rc<redis::Connection>>> = const { RefCell::new(None) };
-    static DB: RefCell<Option<Rc<pg::Connection>>> = const { RefCell::new(None) };
-    static KV: RefCell<Option<Rc<Store>>> = const { RefCell::new(None) };
+    static REDIS: RefCell<Option<Kept<redis::Connection>>> = const { RefCell::new(None) };
+    static DB: RefCell<Option<Kept<pg::Connection>>> = const { RefCell::new(None) };
+    static KV: RefCell<Option<Kept<Store>>> = const { RefCell::new(None) };
+    /// Requests (or Redis messages) the instance is serving now.
+    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
 }
 
 pub struct SpinBackend {
     config: Rc<BackendConfig>,
 }
 
-/// Takes an instance's kept connection, or opens one and keeps it.
-async fn kept<T, E>(
-    slot: &'static LocalKey<RefCell<Option<Rc<T>>>>,
-    open: impl Future<Output = Result<T, E>>,
-) -> Result<Rc<T>, E> {
-    if let Some(conn) = slot.with(|kept| kept.borrow().clone()) {
-        return Ok(conn);
+/// An instance's connection, or the one open under way that its other requests wait for:
+/// each request opening its own would take up to 16 connections per instance from Spin's
+/// pool, and instances that keep one while a request waits for another can empty the
+/// pool for good (seen with 160 clients).
+enum Kept<T> {
+    Open(Rc<T>),
+    Opening,
+}
+
+type Slot<T> = &'static LocalKey<RefCell<Option<Kept<T>>>>;
+
+/// How often a request looks whether the instance's connection is open. Only the opening
+/// request polls the host's future (a component-model future belongs to one task), and
+/// waking another task from it would need wit-bindgen's inter-task wake-ups, which cost
+/// every request of every component; this wait happens once per instance.
+const OPEN_POLL: Duration = Duration::from_millis(1);
+
+/// Takes an instance's kept connection, waits for the one being opened, or opens one and
+/// keeps it. If the opening request fails or is dropped, a waiting one opens in its turn.
+async fn kept<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    slot: Slot<T>,
+    open: impl FnOnce() -> F,
+) -> Result<Rc<T>, String> {
+    loop {
+        let kept = slot.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            match &*kept {
+                Some(Kept::Open(conn)) => Some(Some(conn.clone())),
+                Some(Kept::Opening) => Some(None),
+                None => {
+                    *kept = Some(Kept::Opening);
+                    None
+                }
+            }
+        });
+        match kept {
+            Some(Some(conn)) => return Ok(conn),
+            Some(None) => spin_sdk::time::sleep(OPEN_POLL).await,
+            None => break,
+        }
     }
-    let conn = Rc::new(open.await?);
-    slot.with(|kept| *kept.borrow_mut() = Some(conn.clone()));
+    let opening = OpeningGuard(slot);
+    let conn = Rc::new(open().await.map_err(|e| e.to_string())?);
+    slot.with(|kept| *kept.borrow_mut() = Some(Kept::Open(conn.clone())));
+    drop(opening);
     Ok(conn)
+}
+
+/// Drops an instance's kept connection, so that the next request opens a new one.
+fn forget<T>(slot: Slot<T>) {
+    slot.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if matches!(&*kept, Some(Kept::Open(_))) {
+            *kept = None;
+        }
+    });
+}
+
+/// Ends an open that failed or was dropped, so that a waiting request opens instead.
+struct OpeningGuard<T: 'static>(Slot<T>);
+
+impl<T> Drop for OpeningGuard<T> {
+    fn drop(&mut self) {
+        self.0.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            if matches!(&*kept, Some(Kept::Opening)) {
+                *kept = None;
+            }
+        });
+    }
 }
 
 /// Forgets the instance's database connection after an error that may be the
@@ -80,18 +144,20 @@ fn database_error(e: pg::Error) -> BackendError {
         pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(_)))
     );
     if !answered {
-        DB.with(|kept| kept.borrow_mut().take());
+        forget(&DB);
     }
     BackendError::Database(e.to_string())
 }
 
 impl SpinBackend {
+    /// A backend for one request; the instance's connections outlive it.
     pub fn new(config: Rc<BackendConfig>) -> Self {
+        IN_FLIGHT.with(|n| n.set(n.get() + 1));
         Self { config }
     }
 
     async fn db(&self) -> Result<Rc<pg::Connection>, BackendError> {
-        kept(&DB, pg::Connection::open(self.config.db_url.as_str()))
+        kept(&DB, || pg::Connection::open(self.config.db_url.as_str()))
             .await
             .map_err(|e| BackendError::Database(format!("connect: {e}")))
     }
@@ -99,11 +165,11 @@ impl SpinBackend {
     /// The instance's Redis connection, or a new one (kept for the next requests).
     async fn redis_connection(&self, fresh: bool) -> Result<Rc<redis::Connection>, BackendError> {
         if fresh {
-            REDIS.with(|kept| kept.borrow_mut().take());
+            forget(&REDIS);
         }
-        kept(&REDIS, redis::Connection::open(&self.config.redis_url))
+        kept(&REDIS, || redis::Connection::open(&self.config.redis_url))
             .await
-            .map_err(|e| BackendError::Redis(e.to_string()))
+            .map_err(BackendError::Redis)
     }
 
     /// Runs a Redis call on the kept connection and, if it fails (Redis restarted, the
@@ -129,9 +195,21 @@ impl SpinBackend {
     }
 
     async fn kv(&self) -> Result<Rc<Store>, BackendError> {
-        kept(&KV, Store::open_default())
+        kept(&KV, Store::open_default)
             .await
-            .map_err(|e| BackendError::KeyValue(e.to_string()))
+            .map_err(BackendError::KeyValue)
+    }
+}
+
+impl Drop for SpinBackend {
+    fn drop(&mut self) {
+        let left = IN_FLIGHT.with(|n| {
+            n.set(n.get().saturating_sub(1));
+            n.get()
+        });
+        if left == 0 {
+            forget(&DB);
+        }
     }
 }
 

@@ -81,6 +81,14 @@ type Slot<T> = &'static LocalKey<RefCell<Option<Kept<T>>>>;
 /// every request of every component; this wait happens once per instance.
 const OPEN_POLL: Duration = Duration::from_millis(1);
 
+/// What a request finds in its instance's slot.
+enum Found<T> {
+    Open(Rc<T>),
+    BeingOpened,
+    /// Nothing: the request opens the connection, and has marked it as being opened.
+    Nothing,
+}
+
 /// Takes an instance's kept connection, waits for the one being opened, or opens one and
 /// keeps it. If the opening request fails or is dropped, a waiting one opens in its turn.
 async fn kept<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
@@ -88,21 +96,21 @@ async fn kept<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     open: impl FnOnce() -> F,
 ) -> Result<Rc<T>, String> {
     loop {
-        let kept = slot.with(|kept| {
+        let found = slot.with(|kept| {
             let mut kept = kept.borrow_mut();
             match &*kept {
-                Some(Kept::Open(conn)) => Some(Some(conn.clone())),
-                Some(Kept::Opening) => Some(None),
+                Some(Kept::Open(conn)) => Found::Open(conn.clone()),
+                Some(Kept::Opening) => Found::BeingOpened,
                 None => {
                     *kept = Some(Kept::Opening);
-                    None
+                    Found::Nothing
                 }
             }
         });
-        match kept {
-            Some(Some(conn)) => return Ok(conn),
-            Some(None) => spin_sdk::time::sleep(OPEN_POLL).await,
-            None => break,
+        match found {
+            Found::Open(conn) => return Ok(conn),
+            Found::BeingOpened => spin_sdk::time::sleep(OPEN_POLL).await,
+            Found::Nothing => break,
         }
     }
     let opening = OpeningGuard(slot);
@@ -112,14 +120,19 @@ async fn kept<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     Ok(conn)
 }
 
-/// Drops an instance's kept connection, so that the next request opens a new one.
-fn forget<T>(slot: Slot<T>) {
+/// Empties the slot if what it holds is `what`.
+fn clear<T>(slot: Slot<T>, what: fn(&Kept<T>) -> bool) {
     slot.with(|kept| {
         let mut kept = kept.borrow_mut();
-        if matches!(&*kept, Some(Kept::Open(_))) {
+        if kept.as_ref().is_some_and(what) {
             *kept = None;
         }
     });
+}
+
+/// Drops an instance's kept connection, so that the next request opens a new one.
+fn forget<T>(slot: Slot<T>) {
+    clear(slot, |kept| matches!(kept, Kept::Open(_)));
 }
 
 /// Ends an open that failed or was dropped, so that a waiting request opens instead.
@@ -127,12 +140,7 @@ struct OpeningGuard<T: 'static>(Slot<T>);
 
 impl<T> Drop for OpeningGuard<T> {
     fn drop(&mut self) {
-        self.0.with(|kept| {
-            let mut kept = kept.borrow_mut();
-            if matches!(&*kept, Some(Kept::Opening)) {
-                *kept = None;
-            }
-        });
+        clear(self.0, |kept| matches!(kept, Kept::Opening));
     }
 }
 

@@ -8,6 +8,10 @@ use anyhow::Context;
 use serde_json::json;
 use sqlx::PgPool;
 
+/// Seconds of load before the counted runs: the first seconds after `spin up` pay for new
+/// instances, connections and plans.
+pub const WARM_UP_SECONDS: u64 = 3;
+
 /// Throughput and latency of one measured phase.
 #[derive(Debug, Clone, Copy)]
 pub struct Figures {

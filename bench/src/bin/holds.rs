@@ -14,7 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
-use ticketbuster_bench::{BenchEvent, Buyer, Figures, RunArgs, drive, median, register_buyers};
+use ticketbuster_bench::{
+    BenchEvent, Buyer, Figures, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
+};
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
@@ -59,14 +61,25 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(seconds);
     let (mut spin_rates, mut sql_rates, mut spin_p50, mut spin_p99) =
         (vec![], vec![], vec![], vec![]);
-    for run in 1..=runs {
-        let per_client = seats_per_client(clients, seconds);
+    // Run 0 warms Spin's instances and connections and PostgreSQL's plans up; it is shown,
+    // not counted.
+    for run in 0..=runs {
+        let duration = if run == 0 {
+            Duration::from_secs(WARM_UP_SECONDS)
+        } else {
+            duration
+        };
+        let per_client = seats_per_client(clients, duration.as_secs());
         let event = BenchEvent::create(&pool, clients, per_client).await?;
         let spin = through_spin(&http, &url, &buyers, &event, duration).await;
         event.delete(&pool).await?;
         let event = BenchEvent::create(&pool, clients, per_client).await?;
         let sql = bare_sql(&pool, &buyers, &event, duration).await;
         event.delete(&pool).await?;
+        if run == 0 {
+            println!("warm-up ({WARM_UP_SECONDS} s, not counted): spin {spin}; sql {sql}");
+            continue;
+        }
         println!("run {run}: spin {spin}");
         println!(
             "run {run}: sql  {sql}   spin/sql = {:.0} %",

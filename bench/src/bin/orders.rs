@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
-use ticketbuster_bench::{BenchEvent, Buyer, Figures, RunArgs, drive, median, register_buyers};
+use ticketbuster_bench::{
+    BenchEvent, Buyer, Figures, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
+};
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
@@ -24,8 +26,6 @@ use ticketbuster_services::holds::{HOLD_SQL, hold_params};
 fn holds_per_client(clients: usize, seconds: u64) -> i64 {
     (2_500 * seconds as i64 / clients as i64).max(50)
 }
-
-const WARM_UP_SECONDS: u64 = 3;
 
 /// How long to wait for the worker to finish what was accepted.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);

@@ -389,12 +389,11 @@ async fn the_order_path_planned_while_there_were_no_orders_still_reads_them_by_k
     .await
     .expect("thousands of orders");
 
-    sqlx::query("BEGIN")
-        .execute(&mut *conn)
+    let mut tx = sqlx::Connection::begin(&mut *conn)
         .await
-        .expect("begin");
+        .expect("a transaction");
     order_one_seat_on(
-        &mut conn,
+        &mut tx,
         &buyer,
         fixture.event_id,
         fixture.seat_ids[2],
@@ -405,13 +404,10 @@ async fn the_order_path_planned_while_there_were_no_orders_still_reads_them_by_k
         "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables
          WHERE schemaname = 'orders' OR relname IN ('holds', 'seats') ORDER BY relname",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut *tx)
     .await
     .expect("this transaction's scans");
-    sqlx::query("COMMIT")
-        .execute(&mut *conn)
-        .await
-        .expect("commit");
+    tx.commit().await.expect("commit");
     let scanned: Vec<_> = scans.iter().filter(|(_, n)| *n > 0).collect();
     assert!(scanned.is_empty(), "tables read whole: {scanned:?}");
 }

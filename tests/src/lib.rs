@@ -367,6 +367,26 @@ impl TestApp {
         .await
     }
 
+    /// Moves the end of a hold and of its seats to `from_now`, a PostgreSQL interval such as
+    /// `'-1 second'` (a hold that has just lapsed) or `'2 seconds'` (one about to).
+    pub async fn end_hold_in(&self, hold_id: &str, from_now: &str) {
+        sqlx::query(
+            "WITH hold AS (
+                 UPDATE catalog.holds
+                 SET expires_at = now() + $2::interval,
+                     created_at = least(created_at, now() + $2::interval - interval '1 second')
+                 WHERE id = $1::uuid
+                 RETURNING id)
+             UPDATE catalog.seats SET held_until = now() + $2::interval
+             WHERE hold_id IN (SELECT id FROM hold)",
+        )
+        .bind(hold_id)
+        .bind(from_now)
+        .execute(self.pool())
+        .await
+        .unwrap_or_else(|e| panic!("ending hold {hold_id} in {from_now}: {e}"));
+    }
+
     pub async fn release(&self, customer: &Customer, hold_id: &str) -> Answer {
         let path = format!("/api/holds/{hold_id}");
         self.call(

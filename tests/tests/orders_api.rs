@@ -161,16 +161,7 @@ async fn bad_orders_are_refused_and_change_nothing() {
     app.release(&buyer, &released_id).await;
     let expired = app.hold(&buyer, other.event_id, &other.seat_ids[1..]).await;
     let expired_id = expired.body["hold_id"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE catalog.holds SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' WHERE id = $1::uuid")
-        .bind(&expired_id)
-        .execute(app.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE catalog.seats SET held_until = now() - interval '1 second' WHERE hold_id = $1::uuid")
-        .bind(&expired_id)
-        .execute(app.pool())
-        .await
-        .unwrap();
+    app.end_hold_in(&expired_id, "-1 second").await;
 
     let with_key = |body: &str, token: Option<&str>, key: Option<&str>| {
         let mut req = raw_request(Method::POST, "/api/orders", token, body);
@@ -433,18 +424,7 @@ async fn a_placed_order_keeps_its_seats_past_a_hold_about_to_lapse() {
     let app = TestApp::spawn().await;
     let (buyer, _, lapsing) = app.held_seats(2).await;
     let (other_buyer, _, fresh) = app.held_seats(2).await;
-    sqlx::query(
-        "UPDATE catalog.holds SET expires_at = now() + interval '2 seconds' WHERE id = $1::uuid;",
-    )
-    .bind(&lapsing)
-    .execute(app.pool())
-    .await
-    .unwrap();
-    sqlx::query("UPDATE catalog.seats SET held_until = now() + interval '2 seconds' WHERE hold_id = $1::uuid")
-        .bind(&lapsing)
-        .execute(app.pool())
-        .await
-        .unwrap();
+    app.end_hold_in(&lapsing, "2 seconds").await;
     let fresh_until: Vec<String> = sqlx::query_scalar(
         "SELECT held_until::text FROM catalog.seats WHERE hold_id = $1::uuid ORDER BY id",
     )

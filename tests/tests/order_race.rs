@@ -237,27 +237,18 @@ async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_neve
         .execute(app.pool())
         .await
         .expect("analyze");
+    let mut conn = app.pool().acquire().await.expect("a connection");
     for (n, seat) in fixture.seat_ids.iter().enumerate() {
-        let hold_id: String = sqlx::query_scalar(&format!(
-            "SELECT hold_id FROM ({}) h",
-            ticketbuster_services::holds::HOLD_SQL
-        ))
-        .bind(fixture.event_id)
-        .bind(vec![*seat])
-        .bind(&buyer.id)
-        .bind(600_i64)
-        .fetch_one(app.pool())
-        .await
-        .expect("a hold");
-        sqlx::query(ticketbuster_services::orders::PLACE_SQL)
-            .bind(&buyer.id)
-            .bind(format!("backlog-{n}"))
-            .bind(&hold_id)
-            .bind(300_i64)
-            .execute(app.pool())
-            .await
-            .expect("an order");
+        hold_and_order_on(
+            &mut conn,
+            &buyer,
+            fixture.event_id,
+            *seat,
+            &format!("backlog-{n}"),
+        )
+        .await;
     }
+    drop(conn);
     assert_eq!(
         app.count("SELECT count(*) FROM orders.orders WHERE status = 'PENDING'")
             .await,
@@ -297,15 +288,15 @@ async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_neve
     );
 }
 
-/// Holds one seat and orders it, claims and settles that order on `conn`: the statements a
-/// buyer and the worker send, on the connection whose cached plans are under test.
-async fn order_one_seat_on(
+/// Holds one seat and orders it on `conn`, as the seat-lock and orders services do; the
+/// order's id.
+async fn hold_and_order_on(
     conn: &mut sqlx::PgConnection,
     buyer: &ticketbuster_tests::Customer,
     event_id: i64,
     seat: i64,
     key: &str,
-) {
+) -> String {
     let hold_id: String = sqlx::query_scalar(&format!(
         "SELECT hold_id FROM ({}) h",
         ticketbuster_services::holds::HOLD_SQL
@@ -317,7 +308,7 @@ async fn order_one_seat_on(
     .fetch_one(&mut *conn)
     .await
     .expect("a hold");
-    let order_id: String = sqlx::query_scalar(&format!(
+    sqlx::query_scalar(&format!(
         "SELECT order_id FROM ({}) p",
         ticketbuster_services::orders::PLACE_SQL
     ))
@@ -327,7 +318,19 @@ async fn order_one_seat_on(
     .bind(300_i64)
     .fetch_one(&mut *conn)
     .await
-    .expect("an order");
+    .expect("an order")
+}
+
+/// Holds one seat and orders it, claims and settles that order on `conn`: the statements a
+/// buyer and the worker send, on the connection whose cached plans are under test.
+async fn order_one_seat_on(
+    conn: &mut sqlx::PgConnection,
+    buyer: &ticketbuster_tests::Customer,
+    event_id: i64,
+    seat: i64,
+    key: &str,
+) {
+    let order_id = hold_and_order_on(conn, buyer, event_id, seat, key).await;
     let claim_id = uuid::Uuid::new_v4().to_string();
     let claimed: Vec<String> = sqlx::query_scalar(worker::CLAIM_SQL)
         .bind(&order_id)

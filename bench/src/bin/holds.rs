@@ -58,18 +58,14 @@ async fn main() -> anyhow::Result<()> {
         "holds benchmark: {clients} clients, {seconds} s per phase, {runs} runs, target {url}"
     );
 
-    let duration = Duration::from_secs(seconds);
     let (mut spin_rates, mut sql_rates, mut spin_p50, mut spin_p99) =
         (vec![], vec![], vec![], vec![]);
     // Run 0 warms Spin's instances and connections and PostgreSQL's plans up; it is shown,
     // not counted.
     for run in 0..=runs {
-        let duration = if run == 0 {
-            Duration::from_secs(WARM_UP_SECONDS)
-        } else {
-            duration
-        };
-        let per_client = seats_per_client(clients, duration.as_secs());
+        let seconds = if run == 0 { WARM_UP_SECONDS } else { seconds };
+        let duration = Duration::from_secs(seconds);
+        let per_client = seats_per_client(clients, seconds);
         let event = BenchEvent::create(&pool, clients, per_client).await?;
         let spin = through_spin(&http, &url, &buyers, &event, duration).await;
         event.delete(&pool).await?;

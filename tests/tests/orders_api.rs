@@ -425,13 +425,16 @@ async fn a_placed_order_keeps_its_seats_past_a_hold_about_to_lapse() {
     let (buyer, _, lapsing) = app.held_seats(2).await;
     let (other_buyer, _, fresh) = app.held_seats(2).await;
     app.end_hold_in(&lapsing, "2 seconds").await;
-    let fresh_until: Vec<String> = sqlx::query_scalar(
-        "SELECT held_until::text FROM catalog.seats WHERE hold_id = $1::uuid ORDER BY id",
-    )
-    .bind(&fresh)
-    .fetch_all(app.pool())
-    .await
-    .unwrap();
+    let held_until = async |hold_id: &str| -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT held_until::text FROM catalog.seats WHERE hold_id = $1::uuid ORDER BY id",
+        )
+        .bind(hold_id)
+        .fetch_all(app.pool())
+        .await
+        .unwrap()
+    };
+    let fresh_until = held_until(&fresh).await;
 
     app.placed_order_id(&buyer, &lapsing, "keep-1").await;
     app.placed_order_id(&other_buyer, &fresh, "keep-2").await;
@@ -447,12 +450,6 @@ async fn a_placed_order_keeps_its_seats_past_a_hold_about_to_lapse() {
     .await
     .unwrap();
     assert_eq!(kept, 2, "extended to the keep time");
-    let after: Vec<String> = sqlx::query_scalar(
-        "SELECT held_until::text FROM catalog.seats WHERE hold_id = $1::uuid ORDER BY id",
-    )
-    .bind(&fresh)
-    .fetch_all(app.pool())
-    .await
-    .unwrap();
+    let after = held_until(&fresh).await;
     assert_eq!(after, fresh_until, "a hold lasting longer is left as it is");
 }

@@ -43,6 +43,27 @@ impl Figures {
     }
 }
 
+/// The timed operations of a phase, which may be run in several slices.
+#[derive(Debug, Default)]
+pub struct Sample {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Sample {
+    /// Adds a later slice of the same phase.
+    pub fn add(&mut self, slice: Sample) {
+        self.latencies.extend(slice.latencies);
+        self.errors += slice.errors;
+        self.elapsed += slice.elapsed;
+    }
+
+    pub fn figures(self) -> Figures {
+        Figures::from_latencies(self.latencies, self.errors, self.elapsed)
+    }
+}
+
 impl std::fmt::Display for Figures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -143,8 +164,8 @@ pub struct BenchEvent {
 }
 
 impl BenchEvent {
-    pub async fn create(pool: &PgPool, clients: usize, per_client: i64) -> anyhow::Result<Self> {
-        // An interrupted run leaves its event published in the catalog; this run removes it.
+    /// Deletes the events an interrupted run left published in the catalog.
+    pub async fn remove_leftovers(pool: &PgPool) -> anyhow::Result<()> {
         let leftovers: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM catalog.events WHERE slug LIKE 'bench-%'")
                 .fetch_all(pool)
@@ -152,6 +173,10 @@ impl BenchEvent {
         for id in leftovers {
             delete_event(pool, id).await?;
         }
+        Ok(())
+    }
+
+    pub async fn create(pool: &PgPool, clients: usize, per_client: i64) -> anyhow::Result<Self> {
         let seats = clients as i64 * per_client;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status)
@@ -207,7 +232,7 @@ async fn delete_event(pool: &PgPool, id: i64) -> anyhow::Result<()> {
 }
 
 /// Runs `clients` loops until `duration` is over; each iteration is one timed operation.
-pub async fn drive<F, Fut>(clients: usize, duration: Duration, op: F) -> Figures
+pub async fn drive<F, Fut>(clients: usize, duration: Duration, op: F) -> Sample
 where
     F: Fn(usize, i64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<bool>> + Send,
@@ -241,7 +266,11 @@ where
             errors += e;
         }
     }
-    Figures::from_latencies(latencies, errors, start.elapsed())
+    Sample {
+        latencies,
+        errors,
+        elapsed: start.elapsed(),
+    }
 }
 
 #[cfg(test)]
@@ -257,5 +286,19 @@ mod tests {
         assert_eq!((f.p50_ms, f.p99_ms), (50.0, 99.0));
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn slices_of_a_phase_add_up() {
+        let slice = |ms: u64, errors| Sample {
+            latencies: vec![Duration::from_millis(ms); 10],
+            errors,
+            elapsed: Duration::from_secs(1),
+        };
+        let mut phase = slice(10, 1);
+        phase.add(slice(30, 2));
+        let f = phase.figures();
+        assert_eq!((f.ops, f.errors, f.per_second), (20, 3, 10.0));
+        assert_eq!((f.p50_ms, f.p99_ms), (10.0, 30.0));
     }
 }

@@ -4,10 +4,12 @@
 //!   cargo run --release -p ticketbuster-bench --bin holds -- \
 //!       --url http://127.0.0.1:3000 --clients 64 --seconds 10 --runs 3
 //!
-//! It registers its buyers through the API, creates an unlisted-sized bench event per phase
+//! It registers its buyers through the API, creates a bench event per phase and run
 //! directly in the database (and deletes it afterwards), and gives each client its own
-//! seats, so every hold should succeed: the figure is capacity, not contention.
+//! seats, so every hold should succeed: the figure is capacity, not contention. The two
+//! phases take turns in slices of a few seconds (see [`SLICE_SECONDS`]).
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, Figures, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
+    BenchEvent, Buyer, Figures, RunArgs, Sample, WARM_UP_SECONDS, drive, median, register_buyers,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -53,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         .max_connections(clients as u32)
         .connect(&database_url)
         .await?;
+    BenchEvent::remove_leftovers(&pool).await?;
     let buyers = Arc::new(register_buyers(&http, &url, clients).await?);
     println!(
         "holds benchmark: {clients} clients, {seconds} s per phase, {runs} runs, target {url}"
@@ -64,14 +67,7 @@ async fn main() -> anyhow::Result<()> {
     // not counted.
     for run in 0..=runs {
         let seconds = if run == 0 { WARM_UP_SECONDS } else { seconds };
-        let duration = Duration::from_secs(seconds);
-        let per_client = seats_per_client(clients, seconds);
-        let event = BenchEvent::create(&pool, clients, per_client).await?;
-        let spin = through_spin(&http, &url, &buyers, &event, duration).await;
-        event.delete(&pool).await?;
-        let event = BenchEvent::create(&pool, clients, per_client).await?;
-        let sql = bare_sql(&pool, &buyers, &event, duration).await;
-        event.delete(&pool).await?;
+        let (spin, sql) = interleaved(&http, &url, &pool, &buyers, seconds).await?;
         if run == 0 {
             println!("warm-up ({WARM_UP_SECONDS} s, not counted): spin {spin}; sql {sql}");
             continue;
@@ -96,30 +92,63 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each client's seats, in the order it holds them.
-fn seat_plan(event: &BenchEvent, clients: usize) -> Vec<Vec<i64>> {
-    (0..clients)
-        .map(|c| {
-            (0..event.per_client)
-                .filter_map(|n| event.seat(c, n))
-                .collect()
-        })
-        .collect()
+/// Seconds of one slice. The machine's speed drifts from one 10 s stretch to the next, so
+/// the two phases take turns in short slices and see the same machine: one 10 s phase
+/// after the other put the ratio anywhere between a third and a half. Spin drops an
+/// instance after a second without requests, so each Spin slice starts with new
+/// instances, as the first seconds of an on-sale do.
+const SLICE_SECONDS: u64 = 2;
+
+/// `seconds` of holds through Spin and as many of the bare statement, in alternating
+/// slices, each phase on an event of its own.
+async fn interleaved(
+    http: &reqwest::Client,
+    url: &str,
+    pool: &PgPool,
+    buyers: &Arc<Vec<Buyer>>,
+    seconds: u64,
+) -> anyhow::Result<(Figures, Figures)> {
+    let slices = seconds.div_ceil(SLICE_SECONDS);
+    let per_client = seats_per_client(buyers.len(), seconds);
+    let per_slice = per_client / slices as i64;
+    let spin_event = BenchEvent::create(pool, buyers.len(), per_client).await?;
+    let sql_event = BenchEvent::create(pool, buyers.len(), per_client).await?;
+    let (mut spin, mut sql) = (Sample::default(), Sample::default());
+    for slice in 0..slices {
+        let duration = Duration::from_secs(SLICE_SECONDS.min(seconds - slice * SLICE_SECONDS));
+        let seats = slice as i64 * per_slice..(slice as i64 + 1) * per_slice;
+        let spin_seats = seat_plan(&spin_event, buyers.len(), seats.clone());
+        spin.add(through_spin(http, url, buyers, spin_event.id, spin_seats, duration).await);
+        let sql_seats = seat_plan(&sql_event, buyers.len(), seats);
+        sql.add(bare_sql(pool, buyers, sql_event.id, sql_seats, duration).await);
+    }
+    spin_event.delete(pool).await?;
+    sql_event.delete(pool).await?;
+    Ok((spin.figures(), sql.figures()))
+}
+
+/// Each client's seats of the slice, in the order it holds them.
+fn seat_plan(event: &BenchEvent, clients: usize, slice: Range<i64>) -> Arc<Vec<Vec<i64>>> {
+    Arc::new(
+        (0..clients)
+            .map(|c| slice.clone().filter_map(|n| event.seat(c, n)).collect())
+            .collect(),
+    )
 }
 
 async fn through_spin(
     http: &reqwest::Client,
     url: &str,
     buyers: &Arc<Vec<Buyer>>,
-    event: &BenchEvent,
+    event_id: i64,
+    seats: Arc<Vec<Vec<i64>>>,
     duration: Duration,
-) -> Figures {
+) -> Sample {
     let (http, endpoint, buyers) = (
         http.clone(),
-        format!("{url}/api/events/{}/holds", event.id),
+        format!("{url}/api/events/{event_id}/holds"),
         buyers.clone(),
     );
-    let seats = Arc::new(seat_plan(event, buyers.len()));
     drive(buyers.len(), duration, move |client, n| {
         let (http, endpoint, buyers, seats) = (
             http.clone(),
@@ -144,11 +173,11 @@ async fn through_spin(
 async fn bare_sql(
     pool: &PgPool,
     buyers: &Arc<Vec<Buyer>>,
-    event: &BenchEvent,
+    event_id: i64,
+    seats: Arc<Vec<Vec<i64>>>,
     duration: Duration,
-) -> Figures {
-    let (pool, buyers, event_id) = (pool.clone(), buyers.clone(), event.id);
-    let seats = Arc::new(seat_plan(event, buyers.len()));
+) -> Sample {
+    let (pool, buyers) = (pool.clone(), buyers.clone());
     drive(buyers.len(), duration, move |client, n| {
         let (pool, buyers, seats) = (pool.clone(), buyers.clone(), seats.clone());
         async move {

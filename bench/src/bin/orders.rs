@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         .max_connections(16)
         .connect(&database_url)
         .await?;
+    BenchEvent::remove_leftovers(&pool).await?;
     let buyers = Arc::new(register_buyers(&http, &url, clients).await?);
     println!("orders benchmark: {clients} buyers, {seconds} s per run, {runs} runs, target {url}");
 
@@ -142,6 +143,7 @@ async fn place_orders(
         }
     })
     .await
+    .figures()
 }
 
 struct Completion {

@@ -129,6 +129,40 @@ async fn an_expired_hold_frees_its_seats_at_once() {
     assert_eq!(holder, second.id);
 }
 
+/// Migration 13: a hold's own transaction commits without waiting for the disk, and the
+/// setting ends with it, so the next statement on that connection (an order, say) commits
+/// synchronously again.
+#[tokio::test]
+async fn only_the_hold_itself_commits_without_waiting_for_the_disk() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 2).await;
+    let buyer = app.customer().await;
+    let synchronous_commit = async |conn: &mut sqlx::PgConnection| -> String {
+        sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    };
+    let mut conn = app.pool().acquire().await.unwrap();
+    let mut hold = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    let hold_id: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT hold_id FROM ({}) h",
+        ticketbuster_services::holds::HOLD_SQL
+    ))
+    .bind(fixture.event_id)
+    .bind(&fixture.seat_ids[..1])
+    .bind(&buyer.id)
+    .bind(600_i64)
+    .fetch_one(&mut *hold)
+    .await
+    .unwrap();
+    assert!(hold_id.is_some(), "the seat was free");
+    assert_eq!(synchronous_commit(&mut hold).await, "off");
+    hold.commit().await.unwrap();
+    assert_eq!(synchronous_commit(&mut conn).await, "on");
+    assert_eq!(seat_statuses(&app, &fixture.seat_ids[..1]).await, ["held"]);
+}
+
 #[tokio::test]
 async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
     let app = TestApp::spawn().await;

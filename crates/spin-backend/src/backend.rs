@@ -9,9 +9,9 @@
 //!   interleave on it. A checkout per request cost a reset of the session
 //!   (`RecyclingMethod::Clean`, seven statements) in an extra round trip, and kept up to 64
 //!   backends busy on two cores. Spin's pool holds up to 64 connections per component, and
-//!   Spin keeps an idle instance for a second, so an instance gives its connection back
-//!   when its last request ends, and takes one at most (its requests wait for the one
-//!   being opened): it never waits for the pool while holding a connection.
+//!   Spin keeps an idle instance for a second, so an instance takes one connection at most
+//!   (its requests wait for the one being opened), and gives it back soon after its last
+//!   request ends ([`GiveBack`]): it never waits for the pool while holding a connection.
 //! - Redis: Spin pools nothing there, every `open` is a new TCP connection.
 //! - Key-value: opening the store costs a round trip (Spin pings Redis).
 //!
@@ -58,10 +58,26 @@ thread_local! {
     static KV: RefCell<Option<Kept<Store>>> = const { RefCell::new(None) };
     /// Requests (or Redis messages) the instance is serving now.
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+    /// Requests the instance has begun, so a lingering give-back can tell whether another
+    /// one came and went while it waited.
+    static BEGUN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// When an instance gives its database connection back once it has no request left.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GiveBack {
+    /// At once: a Redis trigger instance serves one message and is dropped after it.
+    AtOnce,
+    /// After this long without a new request. An HTTP instance's requests come with short
+    /// gaps between them (a client reads its answer before it asks again): giving the
+    /// connection back in every gap made 40 % of the holds take a connection anew, each
+    /// paying the pool's session reset. The wait runs after the answer has gone out.
+    After(Duration),
 }
 
 pub struct SpinBackend {
     config: Rc<BackendConfig>,
+    give_back: GiveBack,
 }
 
 /// An instance's connection, or the one open under way that its other requests wait for:
@@ -159,9 +175,10 @@ fn database_error(e: pg::Error) -> BackendError {
 
 impl SpinBackend {
     /// A backend for one request; the instance's connections outlive it.
-    pub fn new(config: Rc<BackendConfig>) -> Self {
+    pub(crate) fn new(config: Rc<BackendConfig>, give_back: GiveBack) -> Self {
         IN_FLIGHT.with(|n| n.set(n.get() + 1));
-        Self { config }
+        BEGUN.with(|n| n.set(n.get() + 1));
+        Self { config, give_back }
     }
 
     async fn db(&self) -> Result<Rc<pg::Connection>, BackendError> {
@@ -215,8 +232,20 @@ impl Drop for SpinBackend {
             n.set(n.get().saturating_sub(1));
             n.get()
         });
-        if left == 0 {
-            forget(&DB);
+        if left > 0 {
+            return;
+        }
+        match self.give_back {
+            GiveBack::AtOnce => forget(&DB),
+            GiveBack::After(wait) => {
+                let begun = BEGUN.get();
+                wit_bindgen::spawn(async move {
+                    spin_sdk::time::sleep(wait).await;
+                    if IN_FLIGHT.get() == 0 && BEGUN.get() == begun {
+                        forget(&DB);
+                    }
+                });
+            }
         }
     }
 }

@@ -10,8 +10,9 @@ use std::cell::OnceCell;
 use std::convert::Infallible;
 use std::rc::Rc;
 use std::thread::LocalKey;
+use std::time::Duration;
 
-use backend::BackendConfig;
+use backend::{BackendConfig, GiveBack};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -22,6 +23,11 @@ use ticketbuster_services::web::{self, MAX_BODY_BYTES};
 use ticketbuster_services::worker::{self, WorkerError};
 
 pub type SpinResponse = http::Response<FullBody<Bytes>>;
+
+/// How long an HTTP instance keeps its database connection after its last request, for
+/// the next one (see [`GiveBack`]). Short enough that an instance left idle gives it back
+/// long before Spin drops the instance a second later.
+const DB_LINGER: Duration = Duration::from_millis(20);
 
 thread_local! {
     static BACKEND_CONFIG: OnceCell<Rc<BackendConfig>> = const { OnceCell::new() };
@@ -45,7 +51,10 @@ pub async fn serve<S>(
                 .await;
                 match config {
                     Err(err) => web::error(&err),
-                    Ok(config) => handler(&SpinBackend::new(config), &settings, req).await,
+                    Ok(config) => {
+                        let backend = SpinBackend::new(config, GiveBack::After(DB_LINGER));
+                        handler(&backend, &settings, req).await
+                    }
                 }
             }
         },
@@ -87,7 +96,7 @@ async fn backend() -> SpinBackend {
     })
     .await;
     match config {
-        Ok(config) => SpinBackend::new(config),
+        Ok(config) => SpinBackend::new(config, GiveBack::AtOnce),
         Err(never) => match never {},
     }
 }

@@ -113,8 +113,19 @@ async fn detail_and_seat_map_agree() {
     assert_eq!(first_row["seats"][0]["price_cents"], 14500);
 }
 
+fn statuses(map: &ticketbuster_tests::Answer) -> Vec<String> {
+    map.body["sections"][0]["rows"][0]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A refused hold drops the cached map at once (its buyer chose from a stale one and
+/// reads it again); a new hold shows within the map's 1 s TTL, inside the 2 s allowed.
 #[tokio::test]
-async fn etags_answer_304_and_holds_show_at_once() {
+async fn etags_answer_304_and_taken_seats_show_within_two_seconds() {
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 4).await;
     let path = format!("/api/events/{}/seats", fixture.event_id);
@@ -133,27 +144,42 @@ async fn etags_answer_304_and_holds_show_at_once() {
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 
     let buyer = app.customer().await;
+    let rival = app.customer().await;
+    let seats = &fixture.seat_ids;
     assert_eq!(
-        app.hold(&buyer, fixture.event_id, &fixture.seat_ids[..2])
+        app.hold(&buyer, fixture.event_id, &seats[..2]).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.hold(&rival, fixture.event_id, &seats[1..3])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let after = get(&app, &path).await;
+    assert_eq!(
+        statuses(&after),
+        ["held", "held", "available", "available"],
+        "the refused buyer reads a fresh map"
+    );
+    assert_ne!(after.headers["etag"].to_str().unwrap(), etag);
+
+    assert_eq!(
+        app.hold(&rival, fixture.event_id, &seats[2..3])
             .await
             .status,
         StatusCode::CREATED
     );
-    let after = get(&app, &path).await;
-    let statuses: Vec<&str> = after.body["sections"][0]["rows"][0]["seats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        statuses,
-        ["held", "held", "available", "available"],
-        "the cached map was invalidated"
-    );
-    assert_ne!(after.headers["etag"].to_str().unwrap(), etag);
+    let held_at = std::time::Instant::now();
+    while statuses(&get(&app, &path).await)[2] != "held" {
+        assert!(
+            held_at.elapsed() < std::time::Duration::from_secs(2),
+            "a held seat showed as available for more than 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let detail = get(&app, &format!("/api/events/{}", fixture.event_id)).await;
-    assert_eq!(detail.body["available_seats"], 2);
+    assert_eq!(detail.body["available_seats"], 1);
 }
 
 #[tokio::test]

@@ -256,18 +256,24 @@ async fn holds_through_spin() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{held}");
     let hold_id = held["hold_id"].as_str().unwrap().to_owned();
-    let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
     let status_of = |map: &Value, id: i64| {
         seats_of(map)
             .find(|s| s["id"] == id)
             .map(|s| s["status"].as_str().unwrap().to_owned())
             .unwrap()
     };
-    assert_eq!(
-        status_of(&map, seats[0]),
-        "held",
-        "the seat map shows the hold at once"
-    );
+    let held_at = Instant::now();
+    loop {
+        let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
+        if status_of(&map, seats[0]) == "held" {
+            break;
+        }
+        assert!(
+            held_at.elapsed() < Duration::from_secs(2),
+            "a held seat showed as available for more than 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let (status, refused) = app
         .post(&holds, Some(&bob), json!({"seat_ids": [seats[1], free[2]]}))

@@ -1,6 +1,8 @@
 //! `/api/events`: the event list, event detail and seat map, cached briefly in the
-//! key-value store with ETags. Holds invalidate an event's entries, so a taken seat
-//! shows as taken at once; the TTLs bound staleness when an invalidation races a fill.
+//! key-value store with ETags. Seats freed or sold, and a refused hold, drop an event's
+//! entries at once; a new hold shows within the seat map's TTL (see
+//! `seat_changes::seats_held`). The TTLs also bound staleness when an invalidation races
+//! a fill.
 
 use http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use http::{HeaderValue, Method, StatusCode};

@@ -15,7 +15,8 @@ use ticketbuster_domain::ids::{PublicId, RowId};
 use ticketbuster_domain::token::{Caller, TokenVerifier};
 
 use crate::backend::{Backend, Param, query_one};
-use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
+use crate::catalog::invalidate_event;
+use crate::seat_changes::{SeatChange, SeatStatus, seats_changed, seats_held};
 use crate::web::{self, Request, Response};
 
 pub struct HoldSettings {
@@ -115,6 +116,8 @@ async fn create(
         .with_detail("unknown_seat_ids", unknown));
     }
     let Some(hold_id) = row.opt_text("hold_id")? else {
+        // The caller chose from a map that is out of date, and will read it again.
+        invalidate_event(backend, event_id).await;
         let unavailable = row.int_array("unavailable")?;
         return Err(ApiError::conflict(
             "seats_unavailable",
@@ -126,7 +129,7 @@ async fn create(
         )
         .with_detail("unavailable_seat_ids", unavailable));
     };
-    seats_changed(
+    seats_held(
         backend,
         &SeatChange {
             id: format!("{hold_id}:held"),

@@ -132,49 +132,22 @@ async fn interleaved(
         next_seat = seats.end;
         seats
     };
+    // Each slice of each phase runs uncounted, then counted, on seats of its own.
+    let spin_part = |seats: &Range<i64>, length| {
+        let plan = seat_plan(&spin_event, clients, seats.clone());
+        through_spin(http, url, buyers, spin_event.id, plan, length)
+    };
+    let sql_part = |seats: &Range<i64>, length| {
+        let plan = seat_plan(&sql_event, clients, seats.clone());
+        bare_sql(pool, buyers, sql_event.id, plan, length)
+    };
     let (mut spin, mut sql) = (Sample::default(), Sample::default());
     for length in slices {
         let (warm_up, measured) = (take(SLICE_WARM_UP), take(length));
-        let plan =
-            |event: &BenchEvent, seats: &Range<i64>| seat_plan(event, clients, seats.clone());
-        through_spin(
-            http,
-            url,
-            buyers,
-            spin_event.id,
-            plan(&spin_event, &warm_up),
-            SLICE_WARM_UP,
-        )
-        .await;
-        spin.add(
-            through_spin(
-                http,
-                url,
-                buyers,
-                spin_event.id,
-                plan(&spin_event, &measured),
-                length,
-            )
-            .await,
-        );
-        bare_sql(
-            pool,
-            buyers,
-            sql_event.id,
-            plan(&sql_event, &warm_up),
-            SLICE_WARM_UP,
-        )
-        .await;
-        sql.add(
-            bare_sql(
-                pool,
-                buyers,
-                sql_event.id,
-                plan(&sql_event, &measured),
-                length,
-            )
-            .await,
-        );
+        spin_part(&warm_up, SLICE_WARM_UP).await;
+        spin.add(spin_part(&measured, length).await);
+        sql_part(&warm_up, SLICE_WARM_UP).await;
+        sql.add(sql_part(&measured, length).await);
     }
     spin_event.delete(pool).await?;
     sql_event.delete(pool).await?;

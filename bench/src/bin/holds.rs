@@ -98,12 +98,14 @@ const SLICE: Duration = Duration::from_secs(2);
 /// same.
 const SLICE_WARM_UP: Duration = Duration::from_millis(500);
 
-/// The most holds one client makes per second (6,400/s for 64 clients, about twice the
-/// bare statement's rate): sizes each client's share of seats.
-const MAX_HOLDS_PER_CLIENT_PER_SECOND: u128 = 100;
+/// The most holds all clients together make per second, about twice the bare statement's
+/// rate here: sizes each client's share of seats. A client that runs out stops early.
+const MAX_HOLDS_PER_SECOND: u128 = 6_000;
 
-fn seats_for(duration: Duration) -> i64 {
-    (MAX_HOLDS_PER_CLIENT_PER_SECOND * duration.as_millis()).div_ceil(1000) as i64
+/// Seats one of `clients` may hold in `duration`, at 100 a second at least.
+fn seats_for(clients: usize, duration: Duration) -> i64 {
+    let per_second = (MAX_HOLDS_PER_SECOND / clients as u128).max(100);
+    (per_second * duration.as_millis()).div_ceil(1000) as i64
 }
 
 /// `seconds` of holds through Spin and as many of the bare statement, in alternating
@@ -119,16 +121,16 @@ async fn interleaved(
     let slices: Vec<Duration> = (0..seconds.div_ceil(SLICE.as_secs()) as u32)
         .map(|n| SLICE.min(total - SLICE * n))
         .collect();
+    let clients = buyers.len();
     let per_client = slices
         .iter()
-        .map(|&length| seats_for(SLICE_WARM_UP) + seats_for(length))
+        .map(|&length| seats_for(clients, SLICE_WARM_UP) + seats_for(clients, length))
         .sum();
-    let clients = buyers.len();
     let spin_event = BenchEvent::create(pool, clients, per_client).await?;
     let sql_event = BenchEvent::create(pool, clients, per_client).await?;
     let mut next_seat = 0;
     let mut take = |duration: Duration| {
-        let seats = next_seat..next_seat + seats_for(duration);
+        let seats = next_seat..next_seat + seats_for(clients, duration);
         next_seat = seats.end;
         seats
     };

@@ -407,6 +407,24 @@ pub struct Fixture {
     pub seat_ids: Vec<i64>,
 }
 
+/// Sends the seat-lock service's hold statement on `conn` for 600 s; the hold's id, or
+/// `None` if a seat was not free.
+pub async fn hold_by_sql(
+    conn: &mut sqlx::PgConnection,
+    buyer: &Customer,
+    event_id: i64,
+    seat_ids: &[i64],
+) -> Option<String> {
+    sqlx::query_scalar(&format!("SELECT hold_id FROM ({}) h", holds::HOLD_SQL))
+        .bind(event_id)
+        .bind(seat_ids)
+        .bind(&buyer.id)
+        .bind(600_i64)
+        .fetch_one(conn)
+        .await
+        .expect("the hold statement runs")
+}
+
 pub fn request(
     method: Method,
     path: &str,

@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::holds::HoldPolicy;
-use ticketbuster_tests::{Case, Service, TestApp, raw_request, request};
+use ticketbuster_tests::{Case, Service, TestApp, hold_by_sql, raw_request, request};
 
 async fn seat_statuses(app: &TestApp, seat_ids: &[i64]) -> Vec<String> {
     sqlx::query_scalar(
@@ -145,17 +145,7 @@ async fn only_the_hold_itself_commits_without_waiting_for_the_disk() {
     };
     let mut conn = app.pool().acquire().await.unwrap();
     let mut hold = sqlx::Connection::begin(&mut *conn).await.unwrap();
-    let hold_id: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT hold_id FROM ({}) h",
-        ticketbuster_services::holds::HOLD_SQL
-    ))
-    .bind(fixture.event_id)
-    .bind(&fixture.seat_ids[..1])
-    .bind(&buyer.id)
-    .bind(600_i64)
-    .fetch_one(&mut *hold)
-    .await
-    .unwrap();
+    let hold_id = hold_by_sql(&mut hold, &buyer, fixture.event_id, &fixture.seat_ids[..1]).await;
     assert!(hold_id.is_some(), "the seat was free");
     assert_eq!(synchronous_commit(&mut hold).await, "off");
     hold.commit().await.unwrap();

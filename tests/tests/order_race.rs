@@ -297,17 +297,9 @@ async fn hold_and_order_on(
     seat: i64,
     key: &str,
 ) -> String {
-    let hold_id: String = sqlx::query_scalar(&format!(
-        "SELECT hold_id FROM ({}) h",
-        ticketbuster_services::holds::HOLD_SQL
-    ))
-    .bind(event_id)
-    .bind(vec![seat])
-    .bind(&buyer.id)
-    .bind(600_i64)
-    .fetch_one(&mut *conn)
-    .await
-    .expect("a hold");
+    let hold_id = ticketbuster_tests::hold_by_sql(conn, buyer, event_id, &[seat])
+        .await
+        .expect("a hold");
     sqlx::query_scalar(&format!(
         "SELECT order_id FROM ({}) p",
         ticketbuster_services::orders::PLACE_SQL

@@ -241,7 +241,8 @@ impl Drop for SpinBackend {
                 let begun = BEGUN.get();
                 wit_bindgen::spawn(async move {
                     spin_sdk::time::sleep(wait).await;
-                    if IN_FLIGHT.get() == 0 && BEGUN.get() == begun {
+                    // No request began meanwhile, so none is in flight either.
+                    if BEGUN.get() == begun {
                         forget(&DB);
                     }
                 });

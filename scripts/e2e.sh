@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
+. scripts/spin-check.sh
 
 listen="${E2E_LISTEN:-127.0.0.1:3099}"
 sidecar_listen="${E2E_SIDECAR_LISTEN:-127.0.0.1:3097}"
@@ -51,7 +52,7 @@ start_spin() {
   SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db" \
   SPIN_VARIABLE_HOLD_TTL_SECONDS="$1" \
   SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws" \
-    spin up --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
+    spin up "${SPIN_UP_FLAGS[@]}" --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
   spin_pid=$!
   for _ in $(seq 1 100); do
     curl -fs "http://$listen/api/health" >/dev/null 2>&1 && return 0

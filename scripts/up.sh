@@ -46,7 +46,7 @@ trap 'stop=1; kill ${spin_pid:-} "$sidecar_pid" 2>/dev/null || true' INT TERM
 trap 'kill "$sidecar_pid" 2>/dev/null || true' EXIT
 echo "[up] TicketBuster on http://$listen, WebSockets on ws://$sidecar_listen/ws (Ctrl-C stops it)" >&2
 while [ "$stop" -eq 0 ]; do
-  spin up --listen "$listen" --runtime-config-file runtime-config.toml &
+  spin up "${SPIN_UP_FLAGS[@]}" --listen "$listen" --runtime-config-file runtime-config.toml &
   spin_pid=$!
   wait "$spin_pid" || true
   [ "$stop" -eq 0 ] || break

@@ -92,10 +92,11 @@ async fn main() -> anyhow::Result<()> {
 /// phase after the other put the ratio anywhere between a third and a half.
 const SLICE: Duration = Duration::from_secs(2);
 
-/// Load before each slice, not counted. Spin drops an instance after a second without
-/// requests, so every Spin slice begins with new instances opening their connections;
-/// counted, that cost 10 to 20 % against a steady on-sale. The bare statement gets the
-/// same.
+/// Load before each slice, not counted, so that each phase is measured once it has the
+/// machine back from the other; the bare statement gets the same. Spin's instances live
+/// through the bare statement's slice because `scripts/up.sh` gives them a 10 s idle
+/// timeout: under Spin's default of 1 s, every Spin slice began with about 25 new
+/// instances and ran about 15 % slower than a steady on-sale throughout.
 const SLICE_WARM_UP: Duration = Duration::from_millis(500);
 
 /// The most holds all clients together make per second, about twice the bare statement's

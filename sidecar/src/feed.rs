@@ -94,22 +94,62 @@ fn route(hub: &Hub, message: &redis::Msg) {
             }
             None => eprintln!("[sidecar] dropped a malformed notification"),
         },
-        SEAT_CHANGES_CHANNEL => match seat_change_event(payload) {
-            Some(event_id) => {
-                hub.to_event(event_id, &Outgoing::SeatChange(Utf8Bytes::from(payload)));
+        SEAT_CHANGES_CHANNEL => match seat_changes(payload) {
+            Some(changes) => {
+                for (event_id, change) in changes {
+                    hub.to_event(event_id, &Outgoing::SeatChange(Utf8Bytes::from(change)));
+                }
             }
-            None => eprintln!("[sidecar] dropped a malformed seat change"),
+            None => eprintln!("[sidecar] dropped a malformed batch of seat changes"),
         },
         _ => {}
     }
 }
 
-fn seat_change_event(payload: &str) -> Option<i64> {
+/// The changes of a message on `seat-changes` (a JSON array of them), each with its
+/// event and its own text, as viewers receive it.
+fn seat_changes(payload: &str) -> Option<Vec<(i64, String)>> {
     #[derive(serde::Deserialize)]
     struct Addressed {
         event_id: i64,
     }
-    serde_json::from_str::<Addressed>(payload)
-        .ok()
-        .map(|a| a.event_id)
+    let changes: Vec<&serde_json::value::RawValue> = serde_json::from_str(payload).ok()?;
+    changes
+        .into_iter()
+        .map(|change| {
+            let addressed: Addressed = serde_json::from_str(change.get()).ok()?;
+            Some((addressed.event_id, change.get().to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_seat_changes_reaches_each_changes_event_as_sent() {
+        let payload = r#"[{"id":"h1:held","event_id":3,"seat_ids":[1],"status":"held"},
+                          {"id":"h2:held","event_id":4,"seat_ids":[2],"status":"held"}]"#;
+        assert_eq!(
+            seat_changes(payload),
+            Some(vec![
+                (
+                    3,
+                    r#"{"id":"h1:held","event_id":3,"seat_ids":[1],"status":"held"}"#.into()
+                ),
+                (
+                    4,
+                    r#"{"id":"h2:held","event_id":4,"seat_ids":[2],"status":"held"}"#.into()
+                ),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_batch_with_a_change_of_no_event_is_dropped_whole() {
+        assert_eq!(seat_changes(r#"[{"event_id":3},{"id":"x"}]"#), None);
+        assert_eq!(seat_changes(r#"{"event_id":3}"#), None);
+        assert_eq!(seat_changes("not json"), None);
+    }
 }

@@ -507,8 +507,8 @@ async fn a_consumer_that_does_not_keep_up_is_disconnected_not_buffered() {
     subscribe(&mut slow, event_id).await;
     let mut redis = app.backend.redis.clone();
     // Large seat changes fill the socket's buffers; after that the queue fills.
-    let change = json!({"id": "x", "type": "seat.changed", "event_id": event_id,
-                        "seat_ids": (0..2000).collect::<Vec<i64>>(), "status": "held"})
+    let change = json!([{"id": "x", "type": "seat.changed", "event_id": event_id,
+                         "seat_ids": (0..2000).collect::<Vec<i64>>(), "status": "held"}])
     .to_string();
     for _ in 0..3000 {
         let _: () = redis::cmd("PUBLISH")

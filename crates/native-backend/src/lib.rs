@@ -8,7 +8,7 @@ use redis::aio::ConnectionManager;
 use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
-use ticketbuster_services::{Backend, BackendError, Param, Row, Value};
+use ticketbuster_services::{Backend, BackendError, Param, Row, Value, json_array};
 
 #[derive(Clone)]
 pub struct NativeBackend {
@@ -163,6 +163,15 @@ impl Backend for NativeBackend {
             .publish::<_, _, ()>(channel, payload)
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))
+    }
+
+    /// At once, in an array of one: native code serves the tests and the sidecar's jobs,
+    /// not an on-sale's holds.
+    async fn publish_batched(&self, channel: &'static str, item: String) {
+        let payload = json_array(&[item]);
+        if let Err(e) = self.publish(channel, payload.as_bytes()).await {
+            eprintln!("warning: a message on {channel} was not published: {e}");
+        }
     }
 
     async fn eval(

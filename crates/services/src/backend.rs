@@ -162,6 +162,12 @@ pub trait Backend {
     /// Publishes on a Redis pub/sub channel (at most once: nobody listening, nobody hears).
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError>;
 
+    /// Publishes `item`, a JSON text, on `channel` inside a JSON array ([`json_array`]).
+    /// Items published within a few milliseconds of each other may go out together, as
+    /// one message. It may return before the message is sent, so a failure is logged,
+    /// not returned.
+    async fn publish_batched(&self, channel: &'static str, item: String);
+
     /// Runs a Lua script atomically in Redis (`EVAL`); its reply as text, `None` for nil.
     async fn eval(
         &self,
@@ -193,6 +199,11 @@ pub async fn query_one(
         .ok_or_else(|| BackendError::Database("the statement returned no row".into()))
 }
 
+/// The JSON array of `items`, each a JSON text.
+pub fn json_array(items: &[String]) -> String {
+    format!("[{}]", items.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +220,13 @@ mod tests {
         assert!(row.text("n").is_err());
         assert!(row.int("z").is_err());
         assert!(row.int("missing").is_err());
+    }
+
+    #[test]
+    fn items_join_into_one_array() {
+        let items = vec![r#"{"a":1}"#.to_owned(), "[2]".to_owned()];
+        let parsed: serde_json::Value = serde_json::from_str(&json_array(&items)).unwrap();
+        assert_eq!(parsed, serde_json::json!([{"a": 1}, [2]]));
+        assert_eq!(json_array(&[]), "[]");
     }
 }

@@ -21,5 +21,5 @@ pub mod site;
 pub mod web;
 pub mod worker;
 
-pub use backend::{Backend, BackendError, Param, Row, Value};
+pub use backend::{Backend, BackendError, Param, Row, Value, json_array};
 pub use web::{Request, Response};

@@ -19,6 +19,7 @@
 //! PostgreSQL answered) is forgotten, and the next call opens a new one.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::LocalKey;
@@ -27,10 +28,14 @@ use std::time::Duration;
 use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
 use spin_sdk::redis;
-use ticketbuster_services::{Backend, BackendError, Param, Row, Value};
+use ticketbuster_services::{Backend, BackendError, Param, Row, Value, json_array};
 
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// How long a batched message waits for others to join it. During an on-sale an instance
+/// answers a hold every few milliseconds, so a batch holds several.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 /// Where the backend connects, read once per instance from Spin variables.
 pub struct BackendConfig {
@@ -56,6 +61,8 @@ thread_local! {
     static REDIS: RefCell<Option<Kept<redis::Connection>>> = const { RefCell::new(None) };
     static DB: RefCell<Option<Kept<pg::Connection>>> = const { RefCell::new(None) };
     static KV: RefCell<Option<Kept<Store>>> = const { RefCell::new(None) };
+    /// Messages waiting to be published together, by channel (see [`add_to_batch`]).
+    static BATCHES: RefCell<HashMap<&'static str, Vec<String>>> = RefCell::new(HashMap::new());
     /// Requests (or Redis messages) the instance is serving now.
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
     /// Requests the instance has begun, so a lingering give-back can tell whether another
@@ -173,6 +180,71 @@ fn database_error(e: pg::Error) -> BackendError {
     BackendError::Database(e.to_string())
 }
 
+/// The instance's Redis connection, or a new one (kept for the next requests).
+async fn redis_connection(
+    config: &BackendConfig,
+    fresh: bool,
+) -> Result<Rc<redis::Connection>, BackendError> {
+    if fresh {
+        forget(&REDIS);
+    }
+    kept(&REDIS, || redis::Connection::open(&config.redis_url))
+        .await
+        .map_err(BackendError::Redis)
+}
+
+/// Runs a Redis call on the kept connection and, if it fails (Redis restarted, the
+/// connection dropped), once more on a new one. Every call we make may run twice:
+/// publishes are wake-ups or carry ids, and the scripts refuse repeats.
+async fn with_redis<T, E: std::fmt::Display>(
+    config: &BackendConfig,
+    call: impl AsyncFn(&redis::Connection) -> Result<T, E>,
+) -> Result<T, BackendError> {
+    let kept = redis_connection(config, false).await?;
+    match call(&kept).await {
+        Ok(value) => Ok(value),
+        Err(first) => {
+            let fresh = redis_connection(config, true)
+                .await
+                .map_err(|e| BackendError::Redis(format!("{first}; reconnecting: {e}")))?;
+            call(&fresh)
+                .await
+                .map_err(|e| BackendError::Redis(e.to_string()))
+        }
+    }
+}
+
+/// Adds `item` to the instance's batch for `channel`; the first item of a batch starts a
+/// task that publishes the batch after [`BATCH_WINDOW`], once the answer has gone out.
+fn add_to_batch(config: &Rc<BackendConfig>, channel: &'static str, item: String) {
+    let first = BATCHES.with(|batches| {
+        let mut batches = batches.borrow_mut();
+        let items = batches.entry(channel).or_default();
+        items.push(item);
+        items.len() == 1
+    });
+    if !first {
+        return;
+    }
+    let config = config.clone();
+    wit_bindgen::spawn(async move {
+        spin_sdk::time::sleep(BATCH_WINDOW).await;
+        let items =
+            BATCHES.with(|batches| batches.borrow_mut().remove(channel).unwrap_or_default());
+        let payload = json_array(&items);
+        let published = with_redis(&config, async |conn| {
+            conn.publish(channel, payload.as_bytes()).await
+        })
+        .await;
+        if let Err(e) = published {
+            eprintln!(
+                "warning: {} messages on {channel} not published: {e}",
+                items.len()
+            );
+        }
+    });
+}
+
 impl SpinBackend {
     /// A backend for one request; the instance's connections outlive it.
     pub(crate) fn new(config: Rc<BackendConfig>, give_back: GiveBack) -> Self {
@@ -187,36 +259,11 @@ impl SpinBackend {
             .map_err(|e| BackendError::Database(format!("connect: {e}")))
     }
 
-    /// The instance's Redis connection, or a new one (kept for the next requests).
-    async fn redis_connection(&self, fresh: bool) -> Result<Rc<redis::Connection>, BackendError> {
-        if fresh {
-            forget(&REDIS);
-        }
-        kept(&REDIS, || redis::Connection::open(&self.config.redis_url))
-            .await
-            .map_err(BackendError::Redis)
-    }
-
-    /// Runs a Redis call on the kept connection and, if it fails (Redis restarted, the
-    /// connection dropped), once more on a new one. Every call we make may run twice:
-    /// publishes are wake-ups or carry ids, and the scripts refuse repeats.
     async fn with_redis<T, E: std::fmt::Display>(
         &self,
         call: impl AsyncFn(&redis::Connection) -> Result<T, E>,
     ) -> Result<T, BackendError> {
-        let kept = self.redis_connection(false).await?;
-        match call(&kept).await {
-            Ok(value) => Ok(value),
-            Err(first) => {
-                let fresh = self
-                    .redis_connection(true)
-                    .await
-                    .map_err(|e| BackendError::Redis(format!("{first}; reconnecting: {e}")))?;
-                call(&fresh)
-                    .await
-                    .map_err(|e| BackendError::Redis(e.to_string()))
-            }
-        }
+        with_redis(&self.config, call).await
     }
 
     async fn kv(&self) -> Result<Rc<Store>, BackendError> {
@@ -352,6 +399,10 @@ impl Backend for SpinBackend {
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
         self.with_redis(async |conn| conn.publish(channel, payload).await)
             .await
+    }
+
+    async fn publish_batched(&self, channel: &'static str, item: String) {
+        add_to_batch(&self.config, channel, item);
     }
 
     async fn eval(

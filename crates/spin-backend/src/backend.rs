@@ -12,7 +12,8 @@
 //!   Spin keeps an idle instance for a second, so an instance takes one connection at most
 //!   (its requests wait for the one being opened), and gives it back soon after its last
 //!   request ends ([`GiveBack`]): it never waits for the pool while holding a connection.
-//! - Redis: Spin pools nothing there, every `open` is a new TCP connection.
+//! - Redis: Spin pools nothing there, every `open` is a new TCP connection. Messages
+//!   published in batches wait in the instance ([`add_to_batch`]).
 //! - Key-value: opening the store costs a round trip (Spin pings Redis).
 //!
 //! A connection that failed in a way that may be its own (anything but an error

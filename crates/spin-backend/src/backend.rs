@@ -260,13 +260,6 @@ impl SpinBackend {
             .map_err(|e| BackendError::Database(format!("connect: {e}")))
     }
 
-    async fn with_redis<T, E: std::fmt::Display>(
-        &self,
-        call: impl AsyncFn(&redis::Connection) -> Result<T, E>,
-    ) -> Result<T, BackendError> {
-        with_redis(&self.config, call).await
-    }
-
     async fn kv(&self) -> Result<Rc<Store>, BackendError> {
         kept(&KV, Store::open_default)
             .await
@@ -392,14 +385,16 @@ impl Backend for SpinBackend {
     }
 
     async fn redis_ping(&self) -> Result<(), BackendError> {
-        self.with_redis(async |conn| conn.execute("PING", []).await)
+        with_redis(&self.config, async |conn| conn.execute("PING", []).await)
             .await
             .map(drop)
     }
 
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
-        self.with_redis(async |conn| conn.publish(channel, payload).await)
-            .await
+        with_redis(&self.config, async |conn| {
+            conn.publish(channel, payload).await
+        })
+        .await
     }
 
     async fn publish_batched(&self, channel: &'static str, item: String) {
@@ -422,9 +417,10 @@ impl Backend for SpinBackend {
                 .chain(args)
                 .map(|a| redis::RedisParameter::Binary(a.as_bytes().to_vec())),
         );
-        let reply = self
-            .with_redis(async |conn| conn.execute("EVAL", arguments.clone()).await)
-            .await?;
+        let reply = with_redis(&self.config, async |conn| {
+            conn.execute("EVAL", arguments.clone()).await
+        })
+        .await?;
         Ok(match reply.into_iter().next() {
             None | Some(redis::RedisResult::Nil) => None,
             Some(redis::RedisResult::Status(s)) => Some(s),

@@ -231,8 +231,36 @@ async fn delete_event(pool: &PgPool, id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the clients of a phase send their operations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Each client sends again as soon as its answer came: the most the server gives, and
+    /// the latency of a machine with no idle time left.
+    FlatOut,
+    /// The clients together offer this many operations per second, each on a fixed
+    /// schedule: the latency buyers see at that load.
+    Offered(f64),
+}
+
+impl Pace {
+    /// When `client` of `clients` sends its `n`-th operation, counted from the phase's
+    /// start; `None` means as soon as it can. The clients' schedules are staggered evenly.
+    fn scheduled(self, clients: usize, client: usize, n: i64) -> Option<Duration> {
+        match self {
+            Pace::FlatOut => None,
+            Pace::Offered(per_second) => {
+                let sends_before = n as f64 * clients as f64 + client as f64;
+                Some(Duration::from_secs_f64(sends_before / per_second))
+            }
+        }
+    }
+}
+
 /// Runs `clients` loops until `duration` is over; each iteration is one timed operation.
-pub async fn drive<F, Fut>(clients: usize, duration: Duration, op: F) -> Sample
+/// Under [`Pace::Offered`] an operation's latency counts from when it was due, not from
+/// when it went out: a client still waiting for its last answer delays the next one, and
+/// that wait is part of what a buyer on that schedule would see.
+pub async fn drive<F, Fut>(clients: usize, duration: Duration, pace: Pace, op: F) -> Sample
 where
     F: Fn(usize, i64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<bool>> + Send,
@@ -246,10 +274,18 @@ where
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0);
                 let mut n = 0;
-                while Instant::now() < deadline {
-                    let began = Instant::now();
+                loop {
+                    let due = pace
+                        .scheduled(clients, client, n)
+                        .map_or_else(Instant::now, |after| start + after);
+                    if due >= deadline {
+                        break;
+                    }
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     match op(client, n).await {
-                        Some(true) => latencies.push(began.elapsed()),
+                        Some(true) => latencies.push(due.elapsed()),
                         Some(false) => errors += 1,
                         None => break,
                     }
@@ -300,5 +336,15 @@ mod tests {
         let f = phase.figures();
         assert_eq!((f.ops, f.errors, f.per_second), (20, 3, 10.0));
         assert_eq!((f.p50_ms, f.p99_ms), (10.0, 30.0));
+    }
+
+    #[test]
+    fn offered_pace_staggers_clients_over_the_interval() {
+        let pace = Pace::Offered(400.0);
+        // 4 clients at 400/s together: each sends every 10 ms, 2.5 ms after the one before.
+        assert_eq!(pace.scheduled(4, 0, 0), Some(Duration::ZERO));
+        assert_eq!(pace.scheduled(4, 1, 0), Some(Duration::from_micros(2_500)));
+        assert_eq!(pace.scheduled(4, 3, 2), Some(Duration::from_micros(27_500)));
+        assert_eq!(Pace::FlatOut.scheduled(4, 3, 2), None);
     }
 }

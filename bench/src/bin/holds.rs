@@ -1,13 +1,15 @@
 //! Seat holds per second through `spin up`, against the same hold statement run directly
-//! on PostgreSQL in the same run: the ratio is what Spin and our code cost on top.
+//! on PostgreSQL in the same run: the ratio is what Spin and our code cost on top. Then
+//! the latency at a given load: the same clients offer `--rate` holds a second between
+//! them (1,500 unless told), each on a fixed schedule, through Spin and to PostgreSQL.
 //!
 //!   cargo run --release -p ticketbuster-bench --bin holds -- \
-//!       --url http://127.0.0.1:3000 --clients 64 --seconds 10 --runs 3
+//!       --url http://127.0.0.1:3000 --clients 64 --seconds 10 --runs 3 [--rate 1500]
 //!
 //! It registers its buyers through the API, creates a bench event per phase and run
 //! directly in the database (and deletes it afterwards), and gives each client its own
 //! seats, so every hold should succeed: the figure is capacity, not contention. The two
-//! phases take turns in slices of a few seconds (see [`SLICE_SECONDS`]).
+//! phases take turns in slices of a few seconds (see [`SLICE`]).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -17,7 +19,8 @@ use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, Figures, RunArgs, Sample, WARM_UP_SECONDS, drive, median, register_buyers,
+    BenchEvent, Buyer, Figures, Pace, RunArgs, Sample, WARM_UP_SECONDS, arg, drive, median,
+    register_buyers,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -32,6 +35,8 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         runs,
     } = RunArgs::parse()?;
+    let offered: f64 = arg("--rate", TARGET_RATE);
+    ensure!(offered > 0.0, "--rate must be positive");
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
@@ -56,13 +61,12 @@ async fn main() -> anyhow::Result<()> {
         "holds benchmark: {clients} clients, {seconds} s per phase, {runs} runs, target {url}"
     );
 
-    let (mut spin_rates, mut sql_rates, mut spin_p50, mut spin_p99) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut flat_out, mut paced) = (Phases::default(), Phases::default());
     // Run 0 warms Spin's instances and connections and PostgreSQL's plans up; it is shown,
     // not counted.
     for run in 0..=runs {
         let seconds = if run == 0 { WARM_UP_SECONDS } else { seconds };
-        let (spin, sql) = interleaved(&http, &url, &pool, &buyers, seconds).await?;
+        let (spin, sql) = interleaved(&http, &url, &pool, &buyers, seconds, Pace::FlatOut).await?;
         if run == 0 {
             println!("warm-up ({WARM_UP_SECONDS} s, not counted): spin {spin}; sql {sql}");
             continue;
@@ -72,19 +76,57 @@ async fn main() -> anyhow::Result<()> {
             "run {run}: sql  {sql}   spin/sql = {:.0} %",
             100.0 * spin.per_second / sql.per_second
         );
-        spin_rates.push(spin.per_second);
-        spin_p50.push(spin.p50_ms);
-        spin_p99.push(spin.p99_ms);
-        sql_rates.push(sql.per_second);
+        flat_out.add(spin, sql);
+        let pace = Pace::Offered(offered);
+        let (spin, sql) = interleaved(&http, &url, &pool, &buyers, seconds, pace).await?;
+        println!("run {run}: at {offered:.0}/s offered: spin {spin}");
+        println!("run {run}: at {offered:.0}/s offered: sql  {sql}");
+        paced.add(spin, sql);
     }
-    let (spin_rate, sql_rate) = (median(spin_rates), median(sql_rates));
+    let (spin_rate, sql_rate) = (
+        flat_out.spin(|f| f.per_second),
+        flat_out.sql(|f| f.per_second),
+    );
     println!(
         "median of {runs}: spin {spin_rate:.0} holds/s, p50 {:.2} ms, p99 {:.2} ms; bare SQL {sql_rate:.0} holds/s; spin/sql = {:.0} %",
-        median(spin_p50),
-        median(spin_p99),
+        flat_out.spin(|f| f.p50_ms),
+        flat_out.spin(|f| f.p99_ms),
         100.0 * spin_rate / sql_rate
     );
+    println!(
+        "median of {runs} at {offered:.0} holds/s offered: spin {:.0} holds/s, p50 {:.2} ms, p99 {:.2} ms; bare SQL p50 {:.2} ms, p99 {:.2} ms",
+        paced.spin(|f| f.per_second),
+        paced.spin(|f| f.p50_ms),
+        paced.spin(|f| f.p99_ms),
+        paced.sql(|f| f.p50_ms),
+        paced.sql(|f| f.p99_ms),
+    );
     Ok(())
+}
+
+/// The load `--rate` offers by default: the target of 1,500 holds a second.
+const TARGET_RATE: f64 = 1_500.0;
+
+/// The figures of the counted runs, through Spin and of the bare statement.
+#[derive(Default)]
+struct Phases {
+    spin: Vec<Figures>,
+    sql: Vec<Figures>,
+}
+
+impl Phases {
+    fn add(&mut self, spin: Figures, sql: Figures) {
+        self.spin.push(spin);
+        self.sql.push(sql);
+    }
+
+    fn spin(&self, figure: impl Fn(&Figures) -> f64) -> f64 {
+        median(self.spin.iter().map(figure).collect())
+    }
+
+    fn sql(&self, figure: impl Fn(&Figures) -> f64) -> f64 {
+        median(self.sql.iter().map(figure).collect())
+    }
 }
 
 /// Measured length of one slice. The machine's speed drifts from one 10 s stretch to the
@@ -117,6 +159,7 @@ async fn interleaved(
     pool: &PgPool,
     buyers: &Arc<Vec<Buyer>>,
     seconds: u64,
+    pace: Pace,
 ) -> anyhow::Result<(Figures, Figures)> {
     let total = Duration::from_secs(seconds);
     let slices: Vec<Duration> = (0..seconds.div_ceil(SLICE.as_secs()) as u32)
@@ -138,11 +181,11 @@ async fn interleaved(
     // Each slice of each phase runs uncounted, then counted, on seats of its own.
     let spin_part = |seats: &Range<i64>, length| {
         let plan = seat_plan(&spin_event, clients, seats.clone());
-        through_spin(http, url, buyers, spin_event.id, plan, length)
+        through_spin(http, url, buyers, spin_event.id, plan, length, pace)
     };
     let sql_part = |seats: &Range<i64>, length| {
         let plan = seat_plan(&sql_event, clients, seats.clone());
-        bare_sql(pool, buyers, sql_event.id, plan, length)
+        bare_sql(pool, buyers, sql_event.id, plan, length, pace)
     };
     let (mut spin, mut sql) = (Sample::default(), Sample::default());
     for length in slices {
@@ -173,13 +216,14 @@ async fn through_spin(
     event_id: i64,
     seats: Arc<Vec<Vec<i64>>>,
     duration: Duration,
+    pace: Pace,
 ) -> Sample {
     let (http, endpoint, buyers) = (
         http.clone(),
         format!("{url}/api/events/{event_id}/holds"),
         buyers.clone(),
     );
-    drive(buyers.len(), duration, move |client, n| {
+    drive(buyers.len(), duration, pace, move |client, n| {
         let (http, endpoint, buyers, seats) = (
             http.clone(),
             endpoint.clone(),
@@ -206,9 +250,10 @@ async fn bare_sql(
     event_id: i64,
     seats: Arc<Vec<Vec<i64>>>,
     duration: Duration,
+    pace: Pace,
 ) -> Sample {
     let (pool, buyers) = (pool.clone(), buyers.clone());
-    drive(buyers.len(), duration, move |client, n| {
+    drive(buyers.len(), duration, pace, move |client, n| {
         let (pool, buyers, seats) = (pool.clone(), buyers.clone(), seats.clone());
         async move {
             let seat = *seats.get(client)?.get(n as usize)?;

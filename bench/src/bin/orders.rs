@@ -16,7 +16,7 @@ use anyhow::{Context, ensure};
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, Figures, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
+    BenchEvent, Buyer, Figures, Pace, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -123,7 +123,7 @@ async fn place_orders(
         buyers.clone(),
         holds.clone(),
     );
-    drive(buyers.len(), duration, move |client, n| {
+    drive(buyers.len(), duration, Pace::FlatOut, move |client, n| {
         let (http, endpoint, buyers, holds) = (
             http.clone(),
             endpoint.clone(),

@@ -43,9 +43,10 @@ sidecar_pid=$!
 
 # PostgreSQL starts every backend in a session of its own, and the kernel's autogroup
 # scheduler shares the CPU between sessions rather than threads: under load each busy
-# backend weighed as much as all of Spin, and holds waited for the CPU inside Spin. So
-# spin gets a session whose weight is that of about nine (nice -10), where the kernel
-# lets us (root); elsewhere it runs as before. Measured: README, Benchmarks.
+# backend weighed as much as all of Spin. So spin gets a session whose weight is that of
+# about nine (nice -10), where the kernel lets us (root); elsewhere it runs as before.
+# setsid does not fork here (a background job of a script leads no process group), so
+# $! stays spin's pid. Measured: README, Benchmarks.
 in_own_session=(setsid bash -c 'echo -10 2>/dev/null >/proc/self/autogroup; exec "$@"' own-session)
 
 stop=0

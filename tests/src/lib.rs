@@ -407,8 +407,8 @@ pub struct Fixture {
     pub seat_ids: Vec<i64>,
 }
 
-/// Sends the seat-lock service's hold statement on `conn` for 600 s; the hold's id, or
-/// `None` if a seat was not free.
+/// Sends the seat-lock service's hold statement on `conn` for 600 s, without the
+/// per-account caps; the hold's id, or `None` if a seat was not free.
 pub async fn hold_by_sql(
     conn: &mut sqlx::PgConnection,
     buyer: &Customer,
@@ -420,6 +420,8 @@ pub async fn hold_by_sql(
         .bind(seat_ids)
         .bind(&buyer.id)
         .bind(600_i64)
+        .bind(0_i64)
+        .bind(0_i64)
         .fetch_one(conn)
         .await
         .expect("the hold statement runs")

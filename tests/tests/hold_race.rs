@@ -122,7 +122,7 @@ async fn check_invariants(app: &TestApp, event_id: i64, outcomes: &[Outcome]) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn disjoint_pairs_each_go_to_exactly_one_hold() {
-    let app = Arc::new(TestApp::spawn_with(HoldPolicy::default(), 40).await);
+    let app = Arc::new(TestApp::spawn_with(HoldPolicy::default().without_account_caps(), 40).await);
     let buyers: Arc<Vec<Customer>> =
         Arc::new(futures::future::join_all((0..50).map(|_| app.customer())).await);
     for round in 0..ROUNDS {
@@ -149,7 +149,7 @@ async fn disjoint_pairs_each_go_to_exactly_one_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_windows_never_share_a_seat() {
-    let app = Arc::new(TestApp::spawn_with(HoldPolicy::default(), 40).await);
+    let app = Arc::new(TestApp::spawn_with(HoldPolicy::default().without_account_caps(), 40).await);
     let buyers: Arc<Vec<Customer>> =
         Arc::new(futures::future::join_all((0..50).map(|_| app.customer())).await);
     for round in 0..ROUNDS {

@@ -87,8 +87,8 @@ async fn hold_list_and_release() {
 async fn an_expired_hold_frees_its_seats_at_once() {
     let app = TestApp::spawn_with(
         HoldPolicy {
-            max_seats: 8,
             ttl_seconds: 1,
+            ..HoldPolicy::default()
         },
         10,
     )

@@ -91,14 +91,14 @@ async fn make_holds(
     buyers: &[Buyer],
     event: &BenchEvent,
 ) -> anyhow::Result<Vec<Vec<String>>> {
-    let policy = HoldPolicy::default();
+    let policy = HoldPolicy::default().without_account_caps();
     let mut holds = Vec::with_capacity(buyers.len());
     for (client, buyer) in buyers.iter().enumerate() {
         let mut mine = Vec::new();
         for n in 0..event.per_client {
             let seat = event.seat(client, n).context("a seat of the client")?;
             let selection = SeatSelection::parse(&[seat], &policy)?;
-            let params = hold_params(event.id, &selection, &buyer.id, policy.ttl_seconds);
+            let params = hold_params(event.id, &selection, &buyer.id, &policy);
             let row = bind(sqlx::query(HOLD_SQL), &params).fetch_one(pool).await?;
             mine.push(
                 row.try_get::<Option<String>, _>("hold_id")?

@@ -6,12 +6,18 @@ use crate::ApiError;
 
 pub const DEFAULT_MAX_SEATS_PER_HOLD: usize = 8;
 pub const DEFAULT_HOLD_TTL_SECONDS: i64 = 600;
+pub const DEFAULT_MAX_TICKETS_PER_ACCOUNT: i64 = 8;
 
 /// Limits a deployment may tune through Spin variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HoldPolicy {
     pub max_seats: usize,
     pub ttl_seconds: i64,
+    /// Seats one account may hold at once on one event (holds without an order); 0: no cap.
+    pub max_held_seats_per_account: i64,
+    /// Seats one account may have on one event, held, ordered or sold, unless the event
+    /// sets its own; 0: no cap.
+    pub max_tickets_per_account: i64,
 }
 
 impl Default for HoldPolicy {
@@ -19,39 +25,79 @@ impl Default for HoldPolicy {
         Self {
             max_seats: DEFAULT_MAX_SEATS_PER_HOLD,
             ttl_seconds: DEFAULT_HOLD_TTL_SECONDS,
+            max_held_seats_per_account: DEFAULT_MAX_SEATS_PER_HOLD as i64,
+            max_tickets_per_account: DEFAULT_MAX_TICKETS_PER_ACCOUNT,
         }
     }
 }
 
+/// The raw values of the hold variables, `None` where unset.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HoldVariables<'a> {
+    pub max_seats_per_hold: Option<&'a str>,
+    pub hold_ttl_seconds: Option<&'a str>,
+    pub max_held_seats_per_account: Option<&'a str>,
+    pub max_tickets_per_account: Option<&'a str>,
+}
+
+/// `raw` as an integer in `range`, or an error naming the variable.
+fn bounded(
+    name: &str,
+    raw: Option<&str>,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<i64>, String> {
+    raw.map(|raw| {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "{name} must be {}..={}, got {raw:?}",
+                    range.start(),
+                    range.end()
+                )
+            })
+    })
+    .transpose()
+}
+
 impl HoldPolicy {
-    /// From the raw variable values; an absent value takes the default, a malformed one is an error.
-    pub fn from_settings(
-        max_seats: Option<&str>,
-        ttl_seconds: Option<&str>,
-    ) -> Result<Self, String> {
+    /// From the raw variable values; an absent value takes the default, a malformed one is
+    /// an error. The held-seats cap defaults to the seats of one hold.
+    pub fn from_settings(vars: HoldVariables<'_>) -> Result<Self, String> {
         let defaults = Self::default();
-        let max_seats = match max_seats {
-            None => defaults.max_seats,
-            Some(raw) => raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| format!("max_seats_per_hold must be 1..=100, got {raw:?}"))?,
-        };
-        let ttl_seconds = match ttl_seconds {
-            None => defaults.ttl_seconds,
-            Some(raw) => raw
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=86_400).contains(n))
-                .ok_or_else(|| format!("hold_ttl_seconds must be 1..=86400, got {raw:?}"))?,
-        };
+        let max_seats = bounded("max_seats_per_hold", vars.max_seats_per_hold, 1..=100)?
+            .map_or(defaults.max_seats, |n| n as usize);
+        let ttl_seconds = bounded("hold_ttl_seconds", vars.hold_ttl_seconds, 1..=86_400)?
+            .unwrap_or(defaults.ttl_seconds);
+        let max_held_seats_per_account = bounded(
+            "max_held_seats_per_account",
+            vars.max_held_seats_per_account,
+            0..=1_000_000,
+        )?
+        .unwrap_or(max_seats as i64);
+        let max_tickets_per_account = bounded(
+            "max_tickets_per_account",
+            vars.max_tickets_per_account,
+            0..=1_000_000,
+        )?
+        .unwrap_or(defaults.max_tickets_per_account);
         Ok(Self {
             max_seats,
             ttl_seconds,
+            max_held_seats_per_account,
+            max_tickets_per_account,
         })
+    }
+
+    /// No per-account caps: for benchmarks and tests that hold many seats with few accounts.
+    pub fn without_account_caps(self) -> Self {
+        Self {
+            max_held_seats_per_account: 0,
+            max_tickets_per_account: 0,
+            ..self
+        }
     }
 }
 
@@ -134,13 +180,51 @@ mod tests {
 
     #[test]
     fn policy_reads_settings() {
+        let read = |vars| HoldPolicy::from_settings(vars);
         assert_eq!(
-            HoldPolicy::from_settings(None, None).unwrap(),
+            read(HoldVariables::default()).unwrap(),
             HoldPolicy::default()
         );
-        let p = HoldPolicy::from_settings(Some("4"), Some("1")).unwrap();
+        let p = read(HoldVariables {
+            max_seats_per_hold: Some("4"),
+            hold_ttl_seconds: Some("1"),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!((p.max_seats, p.ttl_seconds), (4, 1));
-        assert!(HoldPolicy::from_settings(Some("0"), None).is_err());
-        assert!(HoldPolicy::from_settings(None, Some("ten")).is_err());
+        assert_eq!(
+            p.max_held_seats_per_account, 4,
+            "one hold's worth by default"
+        );
+        assert_eq!(p.max_tickets_per_account, 8);
+        let capped = read(HoldVariables {
+            max_held_seats_per_account: Some("0"),
+            max_tickets_per_account: Some(" 20 "),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (
+                capped.max_held_seats_per_account,
+                capped.max_tickets_per_account
+            ),
+            (0, 20)
+        );
+        for bad in [
+            HoldVariables {
+                max_seats_per_hold: Some("0"),
+                ..Default::default()
+            },
+            HoldVariables {
+                hold_ttl_seconds: Some("ten"),
+                ..Default::default()
+            },
+            HoldVariables {
+                max_tickets_per_account: Some("-1"),
+                ..Default::default()
+            },
+        ] {
+            assert!(read(bad).is_err(), "{bad:?}");
+        }
     }
 }

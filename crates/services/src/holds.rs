@@ -64,25 +64,54 @@ struct HoldBody {
     seat_ids: Vec<i64>,
 }
 
-/// Takes every requested seat of a bookable event for a new hold, or none of them
-/// (see the `catalog.hold_seats` migration for how).
-/// Parameters: $1 event id, $2 seat ids (sorted), $3 user id, $4 TTL in seconds.
-pub const HOLD_SQL: &str = "SELECT event_open, hold_id, expires_at, unavailable, unknown
-     FROM catalog.hold_seats($1::int8, $2::int8[], $3::text::uuid, $4::int8)";
+/// Takes every requested seat of a bookable event for a new hold, or none of them, within
+/// the account's caps (see the `catalog.hold_seats` migrations for how).
+/// Parameters: $1 event id, $2 seat ids (sorted), $3 user id, $4 TTL in seconds, $5 the
+/// held-seats cap, $6 the tickets cap unless the event sets one (0: no cap).
+pub const HOLD_SQL: &str =
+    "SELECT event_open, hold_id, expires_at, unavailable, unknown, cap, cap_limit, seats_allowed
+     FROM catalog.hold_seats($1::int8, $2::int8[], $3::text::uuid, $4::int8, $5::int8, $6::int8)";
 
 /// The parameters of [`HOLD_SQL`], in order.
 pub fn hold_params(
     event_id: i64,
     seats: &SeatSelection,
     user_id: &str,
-    ttl_seconds: i64,
+    policy: &HoldPolicy,
 ) -> Vec<Param> {
     vec![
         event_id.into(),
         seats.ids().into(),
         user_id.into(),
-        ttl_seconds.into(),
+        policy.ttl_seconds.into(),
+        policy.max_held_seats_per_account.into(),
+        policy.max_tickets_per_account.into(),
     ]
+}
+
+/// The answer to a hold over one of the account's caps: which cap, its limit, and how
+/// many more seats the account may hold on this event now.
+fn over_cap(cap: &str, limit: i64, allowed: i64) -> ApiError {
+    let (code, message) = match cap {
+        "tickets" => (
+            "ticket_cap_reached",
+            format!(
+                "an account may have at most {limit} seats for this event, held, ordered \
+                 and bought together; it may hold {allowed} more"
+            ),
+        ),
+        _ => (
+            "hold_cap_reached",
+            format!(
+                "an account may hold at most {limit} seats for this event at once; it may \
+                 hold {allowed} more now, or more once it orders or releases a hold"
+            ),
+        ),
+    };
+    ApiError::conflict(code, message)
+        .with_detail("cap", cap)
+        .with_detail("cap_limit", limit)
+        .with_detail("seats_allowed", allowed)
 }
 
 async fn create(
@@ -95,17 +124,19 @@ async fn create(
     caller.require_role(Role::Customer)?;
     let body: HoldBody = web::parse_json(req)?;
     let seats = SeatSelection::parse(&body.seat_ids, &settings.policy)?;
-    let params = hold_params(
-        event_id,
-        &seats,
-        &caller.user_id,
-        settings.policy.ttl_seconds,
-    );
+    let params = hold_params(event_id, &seats, &caller.user_id, &settings.policy);
     let row = query_one(backend, HOLD_SQL, &params).await?;
     if !row.bool("event_open")? {
         return Err(ApiError::not_found(format!(
             "event {event_id} does not exist or is not on sale"
         )));
+    }
+    if let Some(cap) = row.opt_text("cap")? {
+        return Err(over_cap(
+            &cap,
+            row.int("cap_limit")?,
+            row.int("seats_allowed")?,
+        ));
     }
     let unknown = row.int_array("unknown")?;
     if !unknown.is_empty() {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use spin_sdk::variables;
 use ticketbuster_domain::ApiError;
-use ticketbuster_domain::holds::HoldPolicy;
+use ticketbuster_domain::holds::{HoldPolicy, HoldVariables};
 use ticketbuster_domain::orders::PaymentProvider;
 use ticketbuster_domain::tickets::TicketSigner;
 use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
@@ -114,10 +114,16 @@ async fn load_auth_settings() -> Result<AuthSettings, ApiError> {
 }
 
 async fn load_hold_settings() -> Result<HoldSettings, ApiError> {
-    let policy = HoldPolicy::from_settings(
-        optional("max_seats_per_hold").await.as_deref(),
-        optional("hold_ttl_seconds").await.as_deref(),
-    )
+    let max_seats_per_hold = optional("max_seats_per_hold").await;
+    let hold_ttl_seconds = optional("hold_ttl_seconds").await;
+    let max_held_seats_per_account = optional("max_held_seats_per_account").await;
+    let max_tickets_per_account = optional("max_tickets_per_account").await;
+    let policy = HoldPolicy::from_settings(HoldVariables {
+        max_seats_per_hold: max_seats_per_hold.as_deref(),
+        hold_ttl_seconds: hold_ttl_seconds.as_deref(),
+        max_held_seats_per_account: max_held_seats_per_account.as_deref(),
+        max_tickets_per_account: max_tickets_per_account.as_deref(),
+    })
     .map_err(|e| misconfigured("hold policy", e))?;
     Ok(HoldSettings {
         verifier: token_verifier().await?,

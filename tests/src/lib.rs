@@ -16,6 +16,7 @@ use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
 use ticketbuster_services::orders::{OrderSettings, QrRenderer};
+use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::worker::{self, RunReport, WorkerError, WorkerSettings};
 use ticketbuster_services::{auth, catalog, health, holds, orders};
 
@@ -78,8 +79,13 @@ impl TestApp {
         Self::spawn_with(HoldPolicy::default(), 20).await
     }
 
-    /// A new database `tb_test_<random>`, migrated, with no seed data.
+    /// A new database `tb_test_<random>`, migrated, with no seed data; no rate limits.
     pub async fn spawn_with(policy: HoldPolicy, max_connections: u32) -> Self {
+        Self::spawn_limited(policy, max_connections, RateRules::default()).await
+    }
+
+    /// As [`TestApp::spawn_with`], with rate limits.
+    pub async fn spawn_limited(policy: HoldPolicy, max_connections: u32, rules: RateRules) -> Self {
         let db_name = format!("tb_test_{}", uuid::Uuid::new_v4().simple());
         ticketbuster_db::create_database(&server_url(), &db_name)
             .await
@@ -98,15 +104,18 @@ impl TestApp {
             uuid::Uuid::new_v4().simple()
         );
         let issuer = TokenIssuer::from_secret(&jwt_secret).expect("a long enough secret");
-        let auth = AuthSettings::new(issuer);
+        let limits = || RateLimits::new(rules, TrustedProxies::default());
+        let auth = AuthSettings::new(issuer, limits());
         let holds = HoldSettings {
             verifier: auth.issuer.verifier(),
             policy,
+            limits: limits(),
         };
         let signing_key = jwt_simple::prelude::Ed25519KeyPair::generate().to_pem();
         let orders = OrderSettings {
             verifier: auth.issuer.verifier(),
             signer: TicketSigner::from_pem(&signing_key).expect("a ticket signing key"),
+            limits: limits(),
         };
         Self {
             backend,
@@ -120,6 +129,19 @@ impl TestApp {
 
     pub fn pool(&self) -> &PgPool {
         &self.backend.pool
+    }
+
+    /// Another backend on this app's database, as a second instance or replica would
+    /// have, with Redis at `redis_url`.
+    pub async fn another_backend(&self, redis_url: &str) -> NativeBackend {
+        NativeBackend::connect(
+            &format!("{}/{}", server_url(), self.db_name),
+            redis_url,
+            5,
+            &format!("{}:", self.db_name),
+        )
+        .await
+        .expect("connect to PostgreSQL and Redis")
     }
 
     /// The answer as the service gave it, body undecoded (e.g. an image).
@@ -340,6 +362,63 @@ impl TestApp {
             .fetch_one(self.pool())
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+/// A Redis server of a test's own on a free loopback port, to stop and start at will;
+/// stopped when dropped.
+pub struct PrivateRedis {
+    pub port: u16,
+    server: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` (scripts/services.sh installs it) and waits until it listens.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut redis = Self { port, server: None };
+        redis.start_again().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn start_again(&mut self) {
+        let server = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server (scripts/services.sh installs it)");
+        self.server = Some(server);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server does not listen on {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::notifications::{self, Notification};
 use ticketbuster_sidecar::Config;
-use ticketbuster_tests::{TestApp, redis_url, server_url};
+use ticketbuster_tests::{PrivateRedis, TestApp, redis_url, server_url};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -589,22 +589,8 @@ async fn shutting_down_closes_every_connection_with_a_close_frame() {
 
 #[tokio::test]
 async fn the_feed_comes_back_by_itself_after_redis_restarts() {
-    let Some(redis_server) = which("redis-server") else {
-        eprintln!("SKIPPED: no redis-server binary to run a private Redis");
-        return;
-    };
-    let port = free_port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let start_redis = || {
-        std::process::Command::new(&redis_server)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start redis-server")
-    };
-    let mut redis = KillOnDrop(start_redis());
-    wait_for_port(port).await;
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url();
     let app = TestApp::spawn().await;
     let replica = Replica::start_with_redis(&app, &url, |_| {}).await;
     let customer = app.customer().await;
@@ -616,16 +602,14 @@ async fn the_feed_comes_back_by_itself_after_redis_restarts() {
     let (before, _) = notify(&publisher, &customer.id).await;
     assert_eq!(next_json(&mut socket).await["id"], before);
 
-    redis.0.kill().expect("stop Redis");
-    redis.0.wait().expect("Redis stopped");
+    redis.stop();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         replica.health().await.0,
         503,
         "unhealthy while Redis is away"
     );
-    let _redis = KillOnDrop(start_redis());
-    wait_for_port(port).await;
+    redis.start_again().await;
     replica.wait_until_healthy().await;
 
     // The publisher's own connection notices the restart on its first command.
@@ -651,41 +635,6 @@ async fn the_feed_comes_back_by_itself_after_redis_restarts() {
             >= 1.0
     );
     replica.stop().await;
-}
-
-/// A child process that ends with the test, whether it passes or panics.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|path| path.is_file())
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
 }
 
 #[tokio::test]

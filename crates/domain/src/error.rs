@@ -1,7 +1,7 @@
 //! The one error shape every endpoint answers with:
 //! `{"error": {"code": "...", "message": "..."}}`, plus optional details beside `error`.
 
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +11,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra top-level fields, e.g. `unavailable_seat_ids` on a failed hold.
     pub details: Map<String, Value>,
+    /// Headers the answer carries, e.g. `Retry-After` on a 429.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -20,7 +22,13 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod holds;
 pub mod ids;
 pub mod orders;
+pub mod rate_limit;
 pub mod tickets;
 pub mod token;
 

@@ -2,9 +2,10 @@
 //! services the Spin components run, driven natively against the real databases.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
@@ -32,7 +33,7 @@ impl NativeBackend {
             .map_err(|e| BackendError::Database(e.to_string()))?;
         let client =
             redis::Client::open(redis_url).map_err(|e| BackendError::Redis(e.to_string()))?;
-        let redis = ConnectionManager::new(client)
+        let redis = ConnectionManager::new_with_config(client, redis_config())
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))?;
         Ok(Self {
@@ -41,6 +42,16 @@ impl NativeBackend {
             cache_prefix: cache_prefix.to_owned(),
         })
     }
+}
+
+/// A Redis that went away fails calls quickly instead of holding each one through a series
+/// of reconnection attempts (by default six, over about 13 s): callers have a fallback or
+/// retry on their own schedule, and the reconnection goes on behind them.
+fn redis_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(Duration::from_secs(1))
+        .set_response_timeout(Duration::from_secs(2))
 }
 
 /// Binds the services' parameters to a sqlx query, in order.

@@ -11,6 +11,7 @@ use ticketbuster_domain::account::{
 use ticketbuster_domain::token::{ACCESS_TOKEN_SECONDS, Caller, TokenIssuer, TokenVerifier};
 
 use crate::backend::{Backend, Row};
+use crate::rate_limit::{Limit, RateLimits, client_address, limited};
 use crate::web::{self, Request, Response};
 
 pub const REFRESH_TOKEN_DAYS: i64 = 30;
@@ -18,12 +19,17 @@ pub const REFRESH_TOKEN_DAYS: i64 = 30;
 pub struct AuthSettings {
     pub issuer: TokenIssuer,
     pub verifier: TokenVerifier,
+    pub limits: RateLimits,
 }
 
 impl AuthSettings {
-    pub fn new(issuer: TokenIssuer) -> Self {
+    pub fn new(issuer: TokenIssuer, limits: RateLimits) -> Self {
         let verifier = issuer.verifier();
-        Self { issuer, verifier }
+        Self {
+            issuer,
+            verifier,
+            limits,
+        }
     }
 }
 
@@ -38,10 +44,38 @@ async fn route(
 ) -> Result<Response, ApiError> {
     let segments = web::segments(req);
     let method = req.method();
+    let address = client_address(req, &settings.limits.trusted_proxies);
     match (segments.as_slice(), method) {
-        (["api", "auth", "register"], &Method::POST) => register(backend, settings, req).await,
-        (["api", "auth", "login"], &Method::POST) => login(backend, settings, req).await,
-        (["api", "auth", "refresh"], &Method::POST) => refresh(backend, settings, req).await,
+        (["api", "auth", "register"], &Method::POST) => {
+            limited(
+                backend,
+                &settings.limits,
+                Limit::Address,
+                &address,
+                register(backend, settings, req),
+            )
+            .await
+        }
+        (["api", "auth", "login"], &Method::POST) => {
+            limited(
+                backend,
+                &settings.limits,
+                Limit::Address,
+                &address,
+                login(backend, settings, &address, req),
+            )
+            .await
+        }
+        (["api", "auth", "refresh"], &Method::POST) => {
+            limited(
+                backend,
+                &settings.limits,
+                Limit::Address,
+                &address,
+                refresh(backend, settings, req),
+            )
+            .await
+        }
         (["api", "auth", "logout"], &Method::POST) => logout(backend, settings, req).await,
         (["api", "auth", "me"], &Method::GET) => me(backend, settings, req).await,
         (
@@ -157,20 +191,32 @@ async fn register(
     ))
 }
 
+/// Logs in. Failed attempts count per account and address; once they are over the limit,
+/// attempts from there are refused before the password is checked, so guessing stops.
 async fn login(
     backend: &impl Backend,
     settings: &AuthSettings,
+    address: &str,
     req: &Request,
 ) -> Result<Response, ApiError> {
     let body: LoginBody = web::parse_json(req)?;
     let refused = || ApiError::unauthorized("wrong e-mail or password");
     let email = Email::parse(&body.email).map_err(|_| refused())?;
+    let attempts_key = format!("{}|{address}", email.as_str());
+    settings
+        .limits
+        .peek(backend, Limit::FailedLogins, &attempts_key)
+        .await?;
     let sql =
         format!("SELECT {USER_COLUMNS}, password_hash FROM auth.users WHERE email = $1::text");
     let rows = backend.query(&sql, &[email.as_str().into()]).await?;
     let user = rows.first();
     let stored_hash = user.map(|u| u.text("password_hash")).transpose()?;
     if !verify_password(&body.password, stored_hash.as_deref()) {
+        settings
+            .limits
+            .take(backend, Limit::FailedLogins, &attempts_key)
+            .await?;
         return Err(refused());
     }
     let user = user.ok_or_else(refused)?;

@@ -16,12 +16,14 @@ use ticketbuster_domain::token::{Caller, TokenVerifier};
 
 use crate::backend::{Backend, Param, query_one};
 use crate::catalog::invalidate_event;
+use crate::rate_limit::{Limit, RateLimits, limited};
 use crate::seat_changes::{SeatChange, SeatStatus, seats_changed, seats_held};
 use crate::web::{self, Request, Response};
 
 pub struct HoldSettings {
     pub verifier: TokenVerifier,
     pub policy: HoldPolicy,
+    pub limits: RateLimits,
 }
 
 pub async fn handle(backend: &impl Backend, settings: &HoldSettings, req: Request) -> Response {
@@ -47,13 +49,27 @@ async fn route(
         (["api", "events", event_id, "holds"], Method::POST) => {
             let event_id = RowId::parse(event_id)
                 .ok_or_else(|| ApiError::not_found(format!("there is no event {event_id:?}")))?;
-            create(backend, settings, &caller, event_id.get(), req).await
+            limited(
+                backend,
+                &settings.limits,
+                Limit::AccountWrites,
+                &caller.user_id,
+                create(backend, settings, &caller, event_id.get(), req),
+            )
+            .await
         }
         (["api", "holds"], Method::GET) => list(backend, &caller).await,
         (["api", "holds", hold_id], Method::DELETE) => {
             let hold_id = PublicId::parse(hold_id)
                 .ok_or_else(|| ApiError::not_found("there is no such hold"))?;
-            release(backend, &caller, &hold_id).await
+            limited(
+                backend,
+                &settings.limits,
+                Limit::AccountWrites,
+                &caller.user_id,
+                release(backend, &caller, &hold_id),
+            )
+            .await
         }
         _ => Err(ApiError::method_not_allowed()),
     }

@@ -17,7 +17,9 @@ use ticketbuster_domain::tickets::{TicketClaims, TicketSigner};
 use ticketbuster_domain::token::{Caller, TokenVerifier};
 
 use crate::backend::{Backend, Row, query_one};
+use crate::log;
 use crate::notifications::{self, Notification};
+use crate::rate_limit::{Limit, RateLimits, limited};
 use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
 use crate::web::{self, Request, Response};
 use crate::worker;
@@ -39,6 +41,7 @@ const DEFAULT_QR_MODULE_PIXELS: u32 = 8;
 pub struct OrderSettings {
     pub verifier: TokenVerifier,
     pub signer: TicketSigner,
+    pub limits: RateLimits,
 }
 
 /// Draws a ticket's code as an image: the `qr` component under Spin, the same crate natively.
@@ -79,11 +82,27 @@ async fn route(
         PublicId::parse(raw).ok_or_else(|| ApiError::not_found("there is no such order"))
     };
     match (segments.as_slice(), method) {
-        (["api", "orders"], Method::POST) => place(backend, &caller, req).await,
+        (["api", "orders"], Method::POST) => {
+            limited(
+                backend,
+                &settings.limits,
+                Limit::AccountWrites,
+                &caller.user_id,
+                place(backend, &caller, req),
+            )
+            .await
+        }
         (["api", "orders"], Method::GET) => list(backend, &caller).await,
         (["api", "orders", id], Method::GET) => detail(backend, &caller, &order_id(id)?).await,
         (["api", "orders", id, "cancel"], Method::POST) => {
-            cancel(backend, &caller, &order_id(id)?).await
+            limited(
+                backend,
+                &settings.limits,
+                Limit::AccountWrites,
+                &caller.user_id,
+                cancel(backend, &caller, &order_id(id)?),
+            )
+            .await
         }
         (["api", "orders", id, "tickets"], Method::GET) => {
             tickets(backend, settings, &caller, &order_id(id)?).await
@@ -133,7 +152,10 @@ async fn place(
         ("created", Some(order_id)) => {
             // A lost message only delays the order: the outbox sweep publishes it again.
             if let Err(e) = worker::wake_up(backend, &order_id).await {
-                eprintln!("warning: order {order_id} not published, the outbox will: {e}");
+                log::warn(
+                    "orders: wake-up not published",
+                    format_args!("order {order_id} not published, the outbox will: {e}"),
+                );
             }
             Ok(accepted(&order_id, &row.text("status")?))
         }

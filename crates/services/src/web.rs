@@ -59,7 +59,11 @@ pub fn empty(status: StatusCode) -> Response {
 }
 
 pub fn error(err: &ApiError) -> Response {
-    raw_json(err.status, err.body().to_string().into_bytes())
+    let mut response = raw_json(err.status, err.body().to_string().into_bytes());
+    for (name, value) in &err.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
 }
 
 /// Runs a handler and turns its error into the JSON error answer.

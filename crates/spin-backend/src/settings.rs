@@ -8,11 +8,13 @@ use spin_sdk::variables;
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::holds::{HoldPolicy, HoldVariables};
 use ticketbuster_domain::orders::PaymentProvider;
+use ticketbuster_domain::rate_limit::RateRule;
 use ticketbuster_domain::tickets::TicketSigner;
 use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
 use ticketbuster_services::orders::OrderSettings;
+use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::site::SiteSettings;
 use ticketbuster_services::worker::WorkerSettings;
 
@@ -25,6 +27,11 @@ thread_local! {
     static WORKER: OnceCell<Rc<WorkerSettings>> = const { OnceCell::new() };
     static SITE: OnceCell<Rc<SiteSettings>> = const { OnceCell::new() };
 }
+
+/// Rate limits unless their variables say otherwise (spin.toml gives the same defaults).
+const DEFAULT_PER_ADDRESS: &str = "20/1m";
+const DEFAULT_PER_ACCOUNT: &str = "60/1m";
+const DEFAULT_FAILED_LOGINS: &str = "5/15m";
 
 /// Orders claimed and settled together by one worker run, unless `worker_batch_size` says otherwise.
 const DEFAULT_WORKER_BATCH_SIZE: i64 = 200;
@@ -45,6 +52,26 @@ async fn optional(name: &str) -> Option<String> {
         .await
         .ok()
         .filter(|v| !v.trim().is_empty())
+}
+
+/// A rate limit rule from its variable; unset means `default`.
+async fn rate_rule(name: &str, default: &str) -> Result<Option<RateRule>, ApiError> {
+    let raw = optional(name).await.unwrap_or_else(|| default.to_owned());
+    RateRule::parse(&raw).map_err(|e| misconfigured(name, e))
+}
+
+/// The rate limits, read from `rate_limit_per_address`, `rate_limit_per_account`,
+/// `rate_limit_failed_logins` and `trusted_proxies`.
+async fn rate_limits() -> Result<RateLimits, ApiError> {
+    let trusted = optional("trusted_proxies").await.unwrap_or_default();
+    let rules = RateRules {
+        per_address: rate_rule("rate_limit_per_address", DEFAULT_PER_ADDRESS).await?,
+        per_account: rate_rule("rate_limit_per_account", DEFAULT_PER_ACCOUNT).await?,
+        failed_logins: rate_rule("rate_limit_failed_logins", DEFAULT_FAILED_LOGINS).await?,
+    };
+    let trusted =
+        TrustedProxies::parse(&trusted).map_err(|e| misconfigured("trusted_proxies", e))?;
+    Ok(RateLimits::new(rules, trusted))
 }
 
 async fn token_verifier() -> Result<TokenVerifier, ApiError> {
@@ -86,6 +113,7 @@ async fn load_order_settings() -> Result<OrderSettings, ApiError> {
     Ok(OrderSettings {
         verifier: token_verifier().await?,
         signer: TicketSigner::from_pem(&key).map_err(|e| misconfigured("ticket_signing_key", e))?,
+        limits: rate_limits().await?,
     })
 }
 
@@ -110,7 +138,7 @@ async fn load_worker_settings() -> Result<WorkerSettings, ApiError> {
 async fn load_auth_settings() -> Result<AuthSettings, ApiError> {
     let secret = required("jwt_secret").await?;
     let issuer = TokenIssuer::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))?;
-    Ok(AuthSettings::new(issuer))
+    Ok(AuthSettings::new(issuer, rate_limits().await?))
 }
 
 async fn load_hold_settings() -> Result<HoldSettings, ApiError> {
@@ -128,5 +156,6 @@ async fn load_hold_settings() -> Result<HoldSettings, ApiError> {
     Ok(HoldSettings {
         verifier: token_verifier().await?,
         policy,
+        limits: rate_limits().await?,
     })
 }

@@ -26,6 +26,10 @@ pub struct Config {
     pub jobs_every: Duration,
     /// `SHUTDOWN_GRACE_MS`: how long connections get to close on SIGTERM.
     pub shutdown_grace: Duration,
+    /// `PAYMENT_FAILURE_RATE` and `WORKER_BATCH_SIZE`: the order worker's settings, for the
+    /// runs the sidecar makes itself while no worker listens (the same as Spin's).
+    pub payment_failure_rate: f64,
+    pub worker_batch_size: i64,
 }
 
 impl Config {
@@ -66,6 +70,14 @@ impl Config {
             )? as usize,
             jobs_every: millis("JOBS_EVERY_MS", 500)?,
             shutdown_grace: millis("SHUTDOWN_GRACE_MS", 5_000)?,
+            payment_failure_rate: text("PAYMENT_FAILURE_RATE", "0")
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|rate| (0.0..=1.0).contains(rate))
+                .context("PAYMENT_FAILURE_RATE must be a share from 0 to 1")?,
+            worker_batch_size: number("WORKER_BATCH_SIZE", lookup("WORKER_BATCH_SIZE"), 200)?
+                .clamp(1, 1000) as i64,
         })
     }
 }
@@ -106,6 +118,7 @@ mod tests {
             ("SIDECAR_LISTEN", "localhost"),
             ("HEARTBEAT_MS", "soon"),
             ("JOBS_EVERY_MS", "0"),
+            ("PAYMENT_FAILURE_RATE", "1.5"),
         ] {
             let error = Config::from_lookup(lookup(&[("JWT_SECRET", "s"), (name, value)]))
                 .unwrap_err()

@@ -1,4 +1,5 @@
-//! The periodic jobs Spin has no trigger for: re-publishing stalled orders, warning buyers
+//! The periodic jobs Spin has no trigger for: re-publishing stalled orders, watching the
+//! order pipeline (and settling orders itself while no worker listens), warning buyers
 //! whose holds are about to lapse, and freeing lapsed seats. Every replica runs this loop,
 //! but only the one holding a PostgreSQL advisory lock does the work; the lock lives as
 //! long as its connection, so a replica that dies hands over at once.
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 use ticketbuster_native_backend::NativeBackend;
-use ticketbuster_services::{expiry, outbox};
+use ticketbuster_services::worker::{self, WorkerSettings};
+use ticketbuster_services::{expiry, log, outbox, pipeline};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -16,10 +18,17 @@ use crate::metrics::Metrics;
 /// The advisory lock key of the job runner ("TICK").
 const JOBS_LOCK_KEY: i64 = 0x5449_434B;
 
+/// The sidecar settles orders itself when no worker listens, or when the oldest unfinished
+/// order is older than this (a worker that listens but does not keep up, or is stuck):
+/// past the outbox's 10 s re-publication, so a worker that merely lost a message gets it
+/// again first.
+const SETTLE_STALE_AFTER_SECONDS: i64 = 15;
+
 pub async fn run(
     database_url: String,
     backend: NativeBackend,
     every: Duration,
+    worker: WorkerSettings,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
@@ -34,7 +43,7 @@ pub async fn run(
         let leading = lock.hold(&database_url).await;
         metrics.jobs_leader.set(i64::from(leading));
         if leading {
-            run_jobs(&backend).await;
+            run_jobs(&backend, &worker, &metrics).await;
         }
     }
     if let Some(connection) = lock.connection {
@@ -86,16 +95,78 @@ impl JobsLock {
     }
 }
 
-async fn run_jobs(backend: &NativeBackend) {
+async fn run_jobs(backend: &NativeBackend, worker: &WorkerSettings, metrics: &Metrics) {
     match outbox::sweep(backend).await {
         Ok(0) => {}
         Ok(n) => eprintln!("[sidecar] published {n} stalled order(s) again"),
-        Err(e) => eprintln!("[sidecar] outbox sweep failed, retrying: {e}"),
+        Err(e) => log::warn(
+            "sidecar: outbox sweep",
+            format_args!("[sidecar] outbox sweep failed, retrying: {e}"),
+        ),
     }
+    watch_the_pipeline(backend, worker, metrics).await;
     if let Err(e) = expiry::warn_expiring_holds(backend).await {
-        eprintln!("[sidecar] hold expiry warnings failed, retrying: {e}");
+        log::warn(
+            "sidecar: hold warnings",
+            format_args!("[sidecar] hold expiry warnings failed, retrying: {e}"),
+        );
     }
     if let Err(e) = expiry::free_lapsed_seats(backend).await {
-        eprintln!("[sidecar] freeing lapsed seats failed, retrying: {e}");
+        log::warn(
+            "sidecar: lapsed seats",
+            format_args!("[sidecar] freeing lapsed seats failed, retrying: {e}"),
+        );
+    }
+}
+
+/// Exports the backlog and the workers listening, and settles orders here while no worker
+/// listens (Spin's Redis trigger may stay alive but deaf after Redis restarts) or while the
+/// backlog is stale. Concurrent runs share the work through their claims, so a worker that
+/// comes back meanwhile changes nothing.
+async fn watch_the_pipeline(backend: &NativeBackend, worker: &WorkerSettings, metrics: &Metrics) {
+    let backlog = match pipeline::backlog(backend).await {
+        Ok(backlog) => backlog,
+        Err(e) => {
+            log::warn(
+                "sidecar: backlog",
+                format_args!("[sidecar] could not read the order backlog: {e}"),
+            );
+            return;
+        }
+    };
+    metrics.orders_backlog.set(backlog.orders);
+    metrics
+        .orders_backlog_oldest_seconds
+        .set(backlog.oldest_seconds);
+    // Without Redis nothing listens, but the sidecar can still settle: its notifications
+    // are lost then, and buyers read the outcome from their orders.
+    let listening = match pipeline::workers(backend).await {
+        Ok(workers) => workers.subscribers,
+        Err(_) => 0,
+    };
+    metrics.order_workers_listening.set(listening);
+    let stale = backlog.oldest_seconds > SETTLE_STALE_AFTER_SECONDS;
+    if backlog.orders == 0 || (listening > 0 && !stale) {
+        return;
+    }
+    match worker::drain(backend, worker, None).await {
+        Ok(report) => {
+            let settled = report.completed + report.failed;
+            metrics.orders_settled_by_sidecar.inc_by(settled as u64);
+            if settled > 0 {
+                log::warn(
+                    "sidecar: settling orders",
+                    format_args!(
+                        "[sidecar] settled {settled} order(s) itself: {listening} worker(s) \
+                         listening, oldest unfinished order {} s old",
+                        backlog.oldest_seconds
+                    ),
+                );
+            }
+        }
+        Err(e) => log::warn(
+            "sidecar: settling orders",
+            format_args!("[sidecar] could not settle orders itself: {e}"),
+        ),
     }
 }

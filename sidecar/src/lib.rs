@@ -15,8 +15,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
+use ticketbuster_domain::orders::PaymentProvider;
 use ticketbuster_domain::token::TokenVerifier;
 use ticketbuster_native_backend::NativeBackend;
+use ticketbuster_services::worker::WorkerSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -65,10 +67,17 @@ pub async fn run(
         feed_subscribed,
         shutdown.clone(),
     ));
+    let worker = WorkerSettings {
+        batch_size: config.worker_batch_size,
+        payment: PaymentProvider::new(config.payment_failure_rate)
+            .map_err(anyhow::Error::msg)
+            .context("PAYMENT_FAILURE_RATE")?,
+    };
     let jobs = tokio::spawn(jobs::run(
         config.database_url.clone(),
         backend,
         config.jobs_every,
+        worker,
         metrics,
         shutdown.clone(),
     ));

@@ -15,6 +15,12 @@ pub struct Metrics {
     pub heartbeat_timeouts: Counter,
     pub feed_reconnects: Counter,
     pub jobs_leader: Gauge,
+    /// The order pipeline as the jobs' leader last saw it.
+    pub orders_backlog: Gauge,
+    pub orders_backlog_oldest_seconds: Gauge,
+    pub order_workers_listening: Gauge,
+    /// Orders the sidecar settled itself while no worker listened.
+    pub orders_settled_by_sidecar: Counter,
     /// Seconds from a notification's publication to its hand-over to the socket.
     pub lag: Histogram,
     resident_memory: Gauge,
@@ -30,6 +36,10 @@ impl Metrics {
         let heartbeat_timeouts = Counter::default();
         let feed_reconnects = Counter::default();
         let jobs_leader = Gauge::default();
+        let orders_backlog = Gauge::default();
+        let orders_backlog_oldest_seconds = Gauge::default();
+        let order_workers_listening = Gauge::default();
+        let orders_settled_by_sidecar = Counter::default();
         let lag = Histogram::new([
             0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -70,6 +80,26 @@ impl Metrics {
             jobs_leader.clone(),
         );
         registry.register(
+            "orders_backlog",
+            "Orders PENDING or PROCESSING (read by the jobs' leader)",
+            orders_backlog.clone(),
+        );
+        registry.register(
+            "orders_backlog_oldest_seconds",
+            "Age of the oldest unfinished order (read by the jobs' leader)",
+            orders_backlog_oldest_seconds.clone(),
+        );
+        registry.register(
+            "order_workers_listening",
+            "Subscribers of the orders channel (read by the jobs' leader)",
+            order_workers_listening.clone(),
+        );
+        registry.register(
+            "orders_settled_by_sidecar",
+            "Orders the sidecar settled itself because no worker listened or the backlog was stale",
+            orders_settled_by_sidecar.clone(),
+        );
+        registry.register(
             "notification_lag_seconds",
             "Time from a notification's publication to its delivery",
             lag.clone(),
@@ -88,6 +118,10 @@ impl Metrics {
             heartbeat_timeouts,
             feed_reconnects,
             jobs_leader,
+            orders_backlog,
+            orders_backlog_oldest_seconds,
+            order_workers_listening,
+            orders_settled_by_sidecar,
             lag,
             resident_memory,
         }

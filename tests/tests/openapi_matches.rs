@@ -115,7 +115,7 @@ fn service_for(path: &str) -> Service {
         p if p.starts_with("/api/auth/") => Service::Auth,
         p if p.ends_with("/holds") || p.starts_with("/api/holds") => Service::Holds,
         p if p.starts_with("/api/orders") || p.starts_with("/api/tickets/") => Service::Orders,
-        "/api/health" => Service::Health,
+        p if p.starts_with("/api/health") => Service::Health,
         _ => Service::Catalog,
     }
 }

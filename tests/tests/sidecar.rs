@@ -660,3 +660,57 @@ async fn exactly_one_replica_runs_the_jobs_and_another_takes_over() {
     );
     follower.stop().await;
 }
+
+#[tokio::test]
+async fn the_sidecar_settles_orders_while_no_worker_listens_and_leaves_them_to_one_that_does() {
+    let app = TestApp::spawn().await;
+    let redis = PrivateRedis::start().await;
+    let replica = Replica::start_with_redis(&app, &redis.url(), |c| {
+        c.jobs_every = Duration::from_millis(100);
+    })
+    .await;
+
+    let (customer, _, hold_id) = app.held_seats(2).await;
+    let order_id = app.placed_order_id(&customer, &hold_id, "no-worker").await;
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = app.order_status(&order_id).await;
+        if status == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "COMPLETED", "settled by the sidecar within 5 s");
+    assert!(
+        replica
+            .metric("ticketbuster_sidecar_orders_settled_by_sidecar_total")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        replica
+            .metric("ticketbuster_sidecar_order_workers_listening")
+            .await,
+        0.0
+    );
+
+    // A worker listens: its fresh orders are its own.
+    let client = redis::Client::open(redis.url()).expect("a Redis client");
+    let mut worker = client.get_async_pubsub().await.expect("a subscription");
+    worker.subscribe("orders").await.expect("subscribed");
+    let (customer, _, hold_id) = app.held_seats(2).await;
+    let order_id = app.placed_order_id(&customer, &hold_id, "worker").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.order_status(&order_id).await, "PENDING");
+    assert_eq!(
+        replica
+            .metric("ticketbuster_sidecar_order_workers_listening")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        replica.metric("ticketbuster_sidecar_orders_backlog").await,
+        1.0
+    );
+    replica.stop().await;
+}

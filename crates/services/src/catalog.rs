@@ -12,6 +12,7 @@ use ticketbuster_domain::catalog::EventQuery;
 use ticketbuster_domain::ids::RowId;
 
 use crate::backend::{Backend, Param};
+use crate::log;
 use crate::web::{self, Request, Response};
 
 const LIST_TTL_MS: i64 = 2_000;
@@ -30,7 +31,10 @@ pub fn seat_map_cache_key(event_id: i64) -> String {
 pub async fn invalidate_event(backend: &impl Backend, event_id: i64) {
     for key in [event_cache_key(event_id), seat_map_cache_key(event_id)] {
         if let Err(e) = backend.cache_delete(&key).await {
-            eprintln!("warning: could not invalidate {key}: {e}");
+            log::warn(
+                "catalog: cache invalidation",
+                format_args!("could not invalidate {key}: {e}"),
+            );
         }
     }
 }
@@ -129,7 +133,10 @@ where
     let hit = match backend.cache_get(key).await {
         Ok(bytes) => bytes.and_then(|b| CachedBody::decode_fresh(&b, now)),
         Err(e) => {
-            eprintln!("warning: cache read failed for {key}: {e}");
+            log::warn(
+                "catalog: cache read",
+                format_args!("cache read failed for {key}: {e}"),
+            );
             None
         }
     };
@@ -138,7 +145,10 @@ where
         None => {
             let entry = CachedBody::new(compute().await?, now, ttl_ms);
             if let Err(e) = backend.cache_set(key, &entry.encode()).await {
-                eprintln!("warning: cache write failed for {key}: {e}");
+                log::warn(
+                    "catalog: cache write",
+                    format_args!("cache write failed for {key}: {e}"),
+                );
             }
             entry
         }

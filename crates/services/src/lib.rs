@@ -17,6 +17,7 @@ pub mod log;
 pub mod notifications;
 pub mod orders;
 pub mod outbox;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod seat_changes;
 pub mod site;

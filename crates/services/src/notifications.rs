@@ -9,6 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::backend::Backend;
+use crate::log;
 
 pub const NOTIFICATIONS_CHANNEL: &str = "notifications";
 
@@ -178,9 +179,9 @@ pub async fn publish_all(
             .collect(),
         Ok(None) => vec![None; notifications.len()],
         Err(e) => {
-            eprintln!(
-                "warning: {} notifications not published: {e}",
-                notifications.len()
+            log::warn(
+                "notifications: not published",
+                format_args!("{} notifications not published: {e}", notifications.len()),
             );
             vec![None; notifications.len()]
         }

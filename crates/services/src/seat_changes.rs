@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::backend::{Backend, json_array};
 use crate::catalog::invalidate_event;
+use crate::log;
 
 pub const SEAT_CHANGES_CHANNEL: &str = "seat-changes";
 
@@ -82,7 +83,10 @@ async fn announce(backend: &impl Backend, change: &SeatChange<'_>) {
         .publish(SEAT_CHANGES_CHANNEL, payload.as_bytes())
         .await
     {
-        eprintln!("warning: seat change {} not published: {e}", change.id);
+        log::warn(
+            "seat changes: not published",
+            format_args!("seat change {} not published: {e}", change.id),
+        );
     }
 }
 

@@ -14,8 +14,10 @@ use ticketbuster_domain::ids::PublicId;
 use ticketbuster_domain::orders::PaymentProvider;
 
 use crate::backend::{Backend, BackendError, Row};
+use crate::log;
 use crate::notifications::{self, Notification};
 use crate::orders::ORDERS_CHANNEL;
+use crate::pipeline;
 use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
 
 pub struct WorkerSettings {
@@ -102,12 +104,25 @@ pub async fn handle_message(
     settings: &WorkerSettings,
     payload: &[u8],
 ) -> Result<RunReport, WorkerError> {
-    let mut first = Some(parse_message(payload)?);
-    if let Err(e) = backend
-        .eval("redis.call('DEL', KEYS[1])", &[WAKE_UP_PENDING_KEY], &[])
-        .await
-    {
-        eprintln!("warning: the wake-up flag was not cleared: {e}");
+    let first = parse_message(payload)?;
+    Ok(drain(backend, settings, Some(&first)).await?)
+}
+
+/// A worker run: claims PENDING orders in batches (`first` at the head of the line) and
+/// settles them, until a batch comes back short or [`MAX_BATCHES_PER_MESSAGE`] were done.
+/// The Redis trigger runs it for each message; the sidecar runs it itself while no
+/// worker listens.
+pub async fn drain(
+    backend: &impl Backend,
+    settings: &WorkerSettings,
+    first: Option<&PublicId>,
+) -> Result<RunReport, BackendError> {
+    let mut first = first.map(|id| id.as_str().to_owned());
+    if let Err(e) = pipeline::worker_run_begins(backend, WAKE_UP_PENDING_KEY).await {
+        log::warn(
+            "worker: run not recorded",
+            format_args!("the wake-up flag was not cleared: {e}"),
+        );
     }
     let mut report = RunReport::default();
     for _ in 0..MAX_BATCHES_PER_MESSAGE {
@@ -116,7 +131,7 @@ pub async fn handle_message(
             .query(
                 CLAIM_SQL,
                 &[
-                    first.take().map(|id| id.as_str().to_owned()).into(),
+                    first.take().into(),
                     settings.batch_size.into(),
                     claim_id.as_str().into(),
                 ],

@@ -29,7 +29,7 @@ use std::time::Duration;
 use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
 use spin_sdk::redis;
-use ticketbuster_services::{Backend, BackendError, Param, Row, Value, json_array};
+use ticketbuster_services::{Backend, BackendError, Param, Row, Value, json_array, log};
 
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -238,9 +238,9 @@ fn add_to_batch(config: &Rc<BackendConfig>, channel: &'static str, item: String)
         })
         .await;
         if let Err(e) = published {
-            eprintln!(
-                "warning: {} messages on {channel} not published: {e}",
-                items.len()
+            log::warn(
+                "batched publish failed",
+                format_args!("{} messages on {channel} not published: {e}", items.len()),
             );
         }
     });

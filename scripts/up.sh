@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Brings the whole stack up: PostgreSQL and Redis (installed and started when missing),
 # migrations and seed data, the components built for wasm, the native sidecar, and
-# `spin up` supervised so that it restarts if it exits (the Redis trigger ends the
-# process when Redis drops).
+# `spin up` supervised: restarted when it exits, and its Redis trigger restarted when it
+# stays alive but deaf (no subscriber on `orders`, as after a Redis restart). A watchdog
+# also starts PostgreSQL and Redis again when they stay down.
 #
 #   scripts/up.sh            # listens on 127.0.0.1:3000
 #   SPIN_LISTEN=127.0.0.1:8080 SIDECAR_LISTEN=127.0.0.1:8081 scripts/up.sh
@@ -37,9 +38,48 @@ cargo build --quiet --release -p ticketbuster-sidecar
 sidecar_listen="${SIDECAR_LISTEN:-127.0.0.1:3001}"
 # Browsers learn the WebSocket's address from the web component.
 export SPIN_VARIABLE_WEBSOCKET_URL="${SPIN_VARIABLE_WEBSOCKET_URL:-ws://$sidecar_listen/ws}"
+# It settles orders itself while no worker listens, with the worker's settings.
 SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" \
-  JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" target/release/ticketbuster-sidecar &
+  JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" \
+  PAYMENT_FAILURE_RATE="${SPIN_VARIABLE_PAYMENT_FAILURE_RATE:-0}" \
+  WORKER_BATCH_SIZE="${SPIN_VARIABLE_WORKER_BATCH_SIZE:-200}" \
+  target/release/ticketbuster-sidecar &
 sidecar_pid=$!
+
+# The watchdog, every 2 s. PostgreSQL or Redis down for 10 s is started again (an
+# operator's own restart gets that long). A spin whose Redis trigger has not listened on
+# `orders` for 10 s gets its trigger killed, so that spin exits and the loop below starts
+# it again; meanwhile the sidecar settles orders itself. Spin's pid is in $spin_pid_file.
+spin_pid_file="$STATE_DIR/spin-up.pid"
+watchdog() {
+  local pg_down=0 redis_down=0 deaf=0 spin_pid
+  while sleep 2; do
+    if pg_answers; then pg_down=0; else pg_down=$((pg_down + 1)); fi
+    if redis_answers; then redis_down=0; else redis_down=$((redis_down + 1)); fi
+    if [ "$pg_down" -ge 5 ]; then
+      echo "[up] PostgreSQL has not answered for 10 s; starting it" >&2
+      (start_postgres) || true; pg_down=0
+    fi
+    if [ "$redis_down" -ge 5 ]; then
+      echo "[up] Redis has not answered for 10 s; starting it" >&2
+      (start_redis) || true; redis_down=0
+    fi
+    spin_pid=$(cat "$spin_pid_file" 2>/dev/null) || continue
+    kill -0 "$spin_pid" 2>/dev/null && [ "$redis_down" -eq 0 ] || { deaf=0; continue; }
+    if [ "$(redis-cli -p "$REDIS_PORT" pubsub numsub orders 2>/dev/null | tail -n 1)" = 0 ]; then
+      deaf=$((deaf + 1))
+    else
+      deaf=0
+    fi
+    if [ "$deaf" -ge 5 ]; then
+      echo "[up] no order worker has listened on 'orders' for 10 s; restarting spin's Redis trigger" >&2
+      pkill -KILL -P "$spin_pid" -f 'trigger redis' || kill "$spin_pid" 2>/dev/null || true
+      deaf=0
+    fi
+  done
+}
+watchdog &
+watchdog_pid=$!
 
 # PostgreSQL starts every backend in a session of its own, and the kernel's autogroup
 # scheduler shares the CPU between sessions rather than threads: under load each busy
@@ -50,13 +90,16 @@ sidecar_pid=$!
 in_own_session=(setsid bash -c 'echo -10 2>/dev/null >/proc/self/autogroup; exec "$@"' own-session)
 
 stop=0
-trap 'stop=1; kill ${spin_pid:-} "$sidecar_pid" 2>/dev/null || true' INT TERM
-trap 'kill "$sidecar_pid" 2>/dev/null || true' EXIT
+trap 'stop=1; kill ${spin_pid:-} "$sidecar_pid" "$watchdog_pid" 2>/dev/null || true' INT TERM
+trap 'kill "$sidecar_pid" "$watchdog_pid" 2>/dev/null || true; rm -f "$spin_pid_file"' EXIT
 echo "[up] TicketBuster on http://$listen, WebSockets on ws://$sidecar_listen/ws (Ctrl-C stops it)" >&2
 while [ "$stop" -eq 0 ]; do
   "${in_own_session[@]}" spin up "${SPIN_UP_FLAGS[@]}" --listen "$listen" --runtime-config-file runtime-config.toml &
   spin_pid=$!
+  echo "$spin_pid" >"$spin_pid_file"
   wait "$spin_pid" || true
+  # Spin leads its own process group: a trigger it left behind (spin killed) goes too.
+  kill -KILL -- "-$spin_pid" 2>/dev/null || true
   [ "$stop" -eq 0 ] || break
   echo "[up] spin exited; restarting in 1 s" >&2
   sleep 1

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod expiry;
 pub mod health;
 pub mod holds;
+pub mod http_policy;
 pub mod log;
 pub mod notifications;
 pub mod orders;

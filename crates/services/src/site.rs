@@ -49,10 +49,6 @@ pub fn handle(site: &SiteSettings, req: &Request) -> Response {
     if req.method() == Method::HEAD {
         response.body_mut().clear();
     }
-    response.headers_mut().insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
     response
 }
 

@@ -19,6 +19,7 @@ use futures::StreamExt;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use ticketbuster_domain::ApiError;
+use ticketbuster_services::http_policy::{self, CorsPolicy};
 use ticketbuster_services::web::{self, MAX_BODY_BYTES};
 use ticketbuster_services::worker::{self, WorkerError};
 
@@ -31,35 +32,56 @@ const DB_LINGER: Duration = Duration::from_millis(20);
 
 thread_local! {
     static BACKEND_CONFIG: OnceCell<Rc<BackendConfig>> = const { OnceCell::new() };
+    static CORS: OnceCell<Rc<CorsPolicy>> = const { OnceCell::new() };
 }
 
 /// Reads the request (refusing bodies over the limit without buffering them), loads the
-/// settings and runs the handler with a backend over Spin's host APIs.
+/// settings and runs the handler with a backend over Spin's host APIs. Every answer gets
+/// the security headers and the CORS policy ([`http_policy`]).
 pub async fn serve<S>(
     req: Request,
     settings: impl Future<Output = Result<Rc<S>, ApiError>>,
     handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
 ) -> SpinResponse {
-    let response = match read_request(req).await {
-        Err(err) => web::error(&err),
-        Ok(req) => match settings.await {
-            Err(err) => web::error(&err),
-            Ok(settings) => {
-                let config = per_instance(&BACKEND_CONFIG, async {
-                    Ok(BackendConfig::from_variables().await)
-                })
-                .await;
-                match config {
-                    Err(err) => web::error(&err),
-                    Ok(config) => {
-                        let backend = SpinBackend::new(config, GiveBack::After(DB_LINGER));
-                        handler(&backend, &settings, req).await
-                    }
-                }
-            }
-        },
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let (cors, response) = match per_instance(&CORS, settings::cors_policy()).await {
+        Err(err) => (Rc::default(), web::error(&err)),
+        Ok(cors) => {
+            let response = match read_request(req).await {
+                Err(err) => web::error(&err),
+                Ok(req) => match http_policy::preflight(&req, &cors) {
+                    Some(answer) => answer,
+                    None => run(req, settings, handler).await,
+                },
+            };
+            (cors, response)
+        }
     };
+    let response = http_policy::secure(origin.as_ref(), &cors, response);
     with_content_length(response).map(|body| FullBody::new(Bytes::from(body)))
+}
+
+/// Loads the settings and the backend's configuration, and runs the handler.
+async fn run<S>(
+    req: web::Request,
+    settings: impl Future<Output = Result<Rc<S>, ApiError>>,
+    handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
+) -> web::Response {
+    let settings = match settings.await {
+        Ok(settings) => settings,
+        Err(err) => return web::error(&err),
+    };
+    let config = per_instance(&BACKEND_CONFIG, async {
+        Ok(BackendConfig::from_variables().await)
+    })
+    .await;
+    match config {
+        Err(err) => web::error(&err),
+        Ok(config) => {
+            let backend = SpinBackend::new(config, GiveBack::After(DB_LINGER));
+            handler(&backend, &settings, req).await
+        }
+    }
 }
 
 /// Declares the body's length. Without it the host answers chunked, and the final empty

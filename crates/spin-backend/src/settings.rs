@@ -13,6 +13,7 @@ use ticketbuster_domain::tickets::TicketSigner;
 use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
+use ticketbuster_services::http_policy::CorsPolicy;
 use ticketbuster_services::orders::OrderSettings;
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::site::SiteSettings;
@@ -77,6 +78,12 @@ async fn rate_limits() -> Result<RateLimits, ApiError> {
 async fn token_verifier() -> Result<TokenVerifier, ApiError> {
     let secret = required("jwt_secret").await?;
     TokenVerifier::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))
+}
+
+/// The CORS policy from `cors_allowed_origins` (empty: same-origin only).
+pub(crate) async fn cors_policy() -> Result<CorsPolicy, ApiError> {
+    let raw = optional("cors_allowed_origins").await.unwrap_or_default();
+    CorsPolicy::parse(&raw).map_err(|e| misconfigured("cors_allowed_origins", e))
 }
 
 pub async fn auth_settings() -> Result<Rc<AuthSettings>, ApiError> {

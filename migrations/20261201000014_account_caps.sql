@@ -1,7 +1,8 @@
 -- Per-account caps on an event's inventory, so that no account (a bot's, say) can take an
 -- event's seats: how many seats an account may hold at once (holds not yet ordered), and
 -- how many it may have at all (held, in a pending or processing order, or sold). An
--- event may set its own ticket cap; otherwise the deployment's applies. 0 means no cap.
+-- event may set its own ticket cap (0: no per-account cap of either kind on that event);
+-- otherwise the deployment's apply, where 0 means no cap.
 --
 -- Enforced in the hold's own transaction: holds of one account on one event queue on a
 -- transaction-level advisory lock, so each one counts after the previous one committed,
@@ -53,17 +54,20 @@ SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
 AS $$
 DECLARE
+    v_event_cap bigint;
     v_ticket_cap bigint;
     v_held bigint;
     v_total bigint;
     v_allowed bigint;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
-    -- An event that is not on sale is left to take_seats, which says so.
-    SELECT coalesce(e.max_tickets_per_account, p_max_tickets) INTO v_ticket_cap
+    -- An event that is not on sale is left to take_seats, which says so. An event whose
+    -- own cap is 0 has no per-account caps at all.
+    SELECT e.max_tickets_per_account INTO v_event_cap
     FROM catalog.events e
     WHERE e.id = p_event_id AND e.status = 'published' AND e.starts_at > now();
-    IF FOUND AND (p_max_held_seats > 0 OR v_ticket_cap > 0) THEN
+    v_ticket_cap := coalesce(v_event_cap, p_max_tickets);
+    IF FOUND AND v_event_cap IS DISTINCT FROM 0 AND (p_max_held_seats > 0 OR v_ticket_cap > 0) THEN
         PERFORM pg_advisory_xact_lock(hashtextextended(p_user_id::text, p_event_id));
         SELECT a.held, a.total INTO v_held, v_total FROM catalog.account_seats(p_user_id, p_event_id) a;
         v_allowed := NULL;

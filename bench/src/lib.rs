@@ -156,7 +156,8 @@ pub async fn register_buyers(
     Ok(buyers)
 }
 
-/// A published event with `seats` seats, made for one phase and deleted after it.
+/// A published event with `seats` seats, made for one phase and deleted after it. Its
+/// per-account caps are off: each benchmark client holds thousands of seats.
 pub struct BenchEvent {
     pub id: i64,
     pub first_seat: i64,
@@ -179,9 +180,10 @@ impl BenchEvent {
     pub async fn create(pool: &PgPool, clients: usize, per_client: i64) -> anyhow::Result<Self> {
         let seats = clients as i64 * per_client;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status)
+            "INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at, status,
+                                         max_tickets_per_account)
              VALUES ($1, 'Benchmark', 'concert', 'benchmark event', 'Bench', 'Bench',
-                     now() + interval '1 day', now() + interval '1 day 2 hours', 'published') RETURNING id",
+                     now() + interval '1 day', now() + interval '1 day 2 hours', 'published', 0) RETURNING id",
         )
         .bind(format!("bench-{}", uuid::Uuid::new_v4().simple()))
         .fetch_one(pool)

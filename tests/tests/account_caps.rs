@@ -154,4 +154,20 @@ async fn sold_and_pending_seats_count_and_an_event_may_set_its_own_cap() {
     );
     let again = app.hold(&buyer, fixture.event_id, &seats[2..5]).await;
     assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+
+    // An event's cap of 0 lifts both caps there.
+    sqlx::query("UPDATE catalog.events SET max_tickets_per_account = 0 WHERE id = $1")
+        .bind(fixture.event_id)
+        .execute(app.pool())
+        .await
+        .expect("lift the event's caps");
+    let unlimited = app.hold(&buyer, fixture.event_id, &seats[5..13]).await;
+    assert_eq!(
+        unlimited.status,
+        StatusCode::CREATED,
+        "{:?}",
+        unlimited.body
+    );
+    let more = app.hold(&buyer, fixture.event_id, &seats[13..20]).await;
+    assert_eq!(more.status, StatusCode::CREATED, "{:?}", more.body);
 }

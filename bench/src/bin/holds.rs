@@ -257,7 +257,7 @@ async fn bare_sql(
         let (pool, buyers, seats) = (pool.clone(), buyers.clone(), seats.clone());
         async move {
             let seat = *seats.get(client)?.get(n as usize)?;
-            let policy = HoldPolicy::default().without_account_caps();
+            let policy = HoldPolicy::default();
             let selection = SeatSelection::parse(&[seat], &policy).ok()?;
             let params = hold_params(event_id, &selection, &buyers[client].id, &policy);
             let row = bind(sqlx::query(HOLD_SQL), &params).fetch_one(&pool).await;

@@ -91,7 +91,7 @@ async fn make_holds(
     buyers: &[Buyer],
     event: &BenchEvent,
 ) -> anyhow::Result<Vec<Vec<String>>> {
-    let policy = HoldPolicy::default().without_account_caps();
+    let policy = HoldPolicy::default();
     let mut holds = Vec::with_capacity(buyers.len());
     for (client, buyer) in buyers.iter().enumerate() {
         let mut mine = Vec::new();

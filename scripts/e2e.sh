@@ -2,7 +2,9 @@
 # Starts the app under `spin up` against a fresh database (ticketbuster_e2e) and Redis
 # database 1, with the sidecar beside it, and runs the end-to-end suites against it: the
 # API suite in tests/ (with 3-second holds, so it can watch one expire) and the browser
-# suite in frontend/e2e (headless Chromium, normal holds). Stops everything afterwards.
+# suite in frontend/e2e (headless Chromium, normal holds). Every request comes from
+# 127.0.0.1, so the per-address and per-account rate limits are raised; failed logins keep
+# theirs, which the API suite checks. Stops everything afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -52,6 +54,7 @@ start_spin() {
   SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db" \
   SPIN_VARIABLE_HOLD_TTL_SECONDS="$1" \
   SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws" \
+  SPIN_VARIABLE_RATE_LIMIT_PER_ADDRESS=600/1m SPIN_VARIABLE_RATE_LIMIT_PER_ACCOUNT=600/1m \
     spin up "${SPIN_UP_FLAGS[@]}" --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
   spin_pid=$!
   for _ in $(seq 1 100); do

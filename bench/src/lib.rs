@@ -129,22 +129,36 @@ pub struct Buyer {
     pub token: String,
 }
 
+/// Registers `count` buyers through the API. A registration refused by the per-address
+/// rate limit waits as long as the answer says and tries again (start the stack with a
+/// higher `SPIN_VARIABLE_RATE_LIMIT_PER_ADDRESS` to skip the wait).
 pub async fn register_buyers(
     http: &reqwest::Client,
     url: &str,
     count: usize,
 ) -> anyhow::Result<Vec<Buyer>> {
     let mut buyers = Vec::with_capacity(count);
-    for i in 0..count {
-        let email = format!("bench-{i}-{}@example.com", uuid::Uuid::new_v4().simple());
-        let answer: serde_json::Value = http
+    let mut told = false;
+    while buyers.len() < count {
+        let email = format!(
+            "bench-{}-{}@example.com",
+            buyers.len(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let response = http
             .post(format!("{url}/api/auth/register"))
             .json(&json!({"email": email, "password": "benchmark password", "name": "Bench Buyer"}))
             .send()
-            .await?
-            .error_for_status()?
-            .json()
             .await?;
+        if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            if !told {
+                eprintln!("registrations are rate limited; waiting (see --help)");
+                told = true;
+            }
+            tokio::time::sleep(retry_after(&response)).await;
+            continue;
+        }
+        let answer: serde_json::Value = response.error_for_status()?.json().await?;
         buyers.push(Buyer {
             id: answer["user"]["id"].as_str().context("user id")?.to_owned(),
             token: answer["access_token"]
@@ -154,6 +168,17 @@ pub async fn register_buyers(
         });
     }
     Ok(buyers)
+}
+
+/// How long a `429` asks the client to wait (`Retry-After`, in seconds; 1 s if absent).
+pub fn retry_after(response: &reqwest::Response) -> Duration {
+    let seconds = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Duration::from_secs(seconds)
 }
 
 /// A published event with `seats` seats, made for one phase and deleted after it. Its

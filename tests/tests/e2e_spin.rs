@@ -445,3 +445,77 @@ async fn an_order_through_spin_completes_and_its_ticket_qr_verifies() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn limits_caps_and_headers_through_spin() {
+    let Some(base) = target() else { return };
+    let app = Client::connect(base).await;
+    let (token, account) = app.register("capped").await;
+
+    // Every answer is hardened; token answers are not stored.
+    let (_, headers, _) = app
+        .send(
+            app.http
+                .post(app.url("/api/auth/refresh"))
+                .json(&json!({"refresh_token": "x"})),
+        )
+        .await;
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers.contains_key("ratelimit-remaining"), "{headers:?}");
+    let (status, headers, _) = app
+        .send(
+            app.http
+                .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
+                .header("origin", "https://elsewhere.example")
+                .header("access-control-request-method", "POST"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "same-origin by default");
+    assert!(!headers.contains_key("access-control-allow-origin"));
+
+    // An account holds at most one hold's worth of seats on an event at once.
+    let (event, free) = app.stadium().await;
+    let mine = &free[free.len() - 9..];
+    let holds = format!("/api/events/{event}/holds");
+    for seats in [&mine[..4], &mine[4..8]] {
+        let (status, body) = app
+            .post(&holds, Some(&token), json!({"seat_ids": seats}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, refused) = app
+        .post(&holds, Some(&token), json!({"seat_ids": [mine[8]]}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "hold_cap_reached");
+    assert_eq!(refused["seats_allowed"], 0);
+
+    // Failed logins: five per account and address, then 429 even for the right password.
+    let email = account["user"]["email"].as_str().unwrap();
+    let login = |password: &str| {
+        app.http
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            app.send(login("wrong password!")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, headers, body) = app.send(login("correct horse battery")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(headers["ratelimit-remaining"], "0");
+
+    // The pipeline as health reports it: spin's Redis trigger listens.
+    let (status, ready) = app.get("/api/health/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert!(
+        ready["orders"]["workers_listening"].as_i64() >= Some(1),
+        "{ready}"
+    );
+}

@@ -258,6 +258,16 @@ async fn delete_event(pool: &PgPool, id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Orders of an event still PENDING or PROCESSING.
+pub async fn unfinished_orders(pool: &PgPool, event_id: i64) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM orders.orders WHERE event_id = $1 AND status IN ('PENDING', 'PROCESSING')",
+    )
+    .bind(event_id)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// How the clients of a phase send their operations.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {

@@ -408,6 +408,14 @@ impl PrivateRedis {
         panic!("redis-server does not listen on {}", self.port);
     }
 
+    /// A subscriber of the `orders` channel, as a listening order worker would be.
+    pub async fn listen_on_orders(&self) -> redis::aio::PubSub {
+        let client = redis::Client::open(self.url()).expect("a Redis client");
+        let mut subscriber = client.get_async_pubsub().await.expect("a subscription");
+        subscriber.subscribe("orders").await.expect("subscribed");
+        subscriber
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut server) = self.server.take() {
             let _ = server.kill();

@@ -40,9 +40,7 @@ async fn health_reports_the_pipeline_and_readiness_fails_while_it_is_degraded() 
     );
 
     // A worker subscribes: all is well.
-    let client = redis::Client::open(redis.url()).expect("a Redis client");
-    let mut worker = client.get_async_pubsub().await.expect("a subscription");
-    worker.subscribe("orders").await.expect("subscribed");
+    let worker = redis.listen_on_orders().await;
     let ready = probe(&backend, "/api/health/ready").await;
     assert_eq!(ready.status, StatusCode::OK, "{:?}", ready.body);
     assert_eq!(ready.body["status"], "ok");

@@ -28,6 +28,16 @@ fn address() -> String {
     )
 }
 
+/// `req` as if it came from `address`.
+fn from_address(
+    mut req: http::Request<bytes::Bytes>,
+    address: &str,
+) -> http::Request<bytes::Bytes> {
+    req.headers_mut()
+        .insert(CLIENT_ADDR_HEADER, address.parse().expect("a header value"));
+    req
+}
+
 fn header(answer: &Answer, name: &str) -> Option<u64> {
     answer.headers.get(name)?.to_str().ok()?.parse().ok()
 }
@@ -168,15 +178,11 @@ async fn failed_logins_lock_out_one_account_from_one_address() {
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
     assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
     let login = |password: &str, from: &str| {
-        let mut req = request(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        );
-        req.headers_mut()
-            .insert(CLIENT_ADDR_HEADER, from.parse().expect("a header value"));
-        req
+        let body = json!({"email": email, "password": password});
+        from_address(
+            request(Method::POST, "/api/auth/login", None, Some(body)),
+            from,
+        )
     };
     let attacker = address();
     for _ in 0..3 {
@@ -211,19 +217,15 @@ async fn registrations_are_limited_per_address() {
     )
     .await;
     let register = |from: &str| {
-        let mut req = request(
-            Method::POST,
-            "/api/auth/register",
-            None,
-            Some(json!({
-                "email": format!("{}@example.com", uuid::Uuid::new_v4().simple()),
-                "password": "correct horse battery",
-                "name": "Bot"
-            })),
-        );
-        req.headers_mut()
-            .insert(CLIENT_ADDR_HEADER, from.parse().expect("a header value"));
-        req
+        let body = json!({
+            "email": format!("{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "correct horse battery",
+            "name": "Bot"
+        });
+        from_address(
+            request(Method::POST, "/api/auth/register", None, Some(body)),
+            from,
+        )
     };
     let bot = address();
     for _ in 0..2 {

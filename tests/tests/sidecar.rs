@@ -695,9 +695,7 @@ async fn the_sidecar_settles_orders_while_no_worker_listens_and_leaves_them_to_o
     );
 
     // A worker listens: its fresh orders are its own.
-    let client = redis::Client::open(redis.url()).expect("a Redis client");
-    let mut worker = client.get_async_pubsub().await.expect("a subscription");
-    worker.subscribe("orders").await.expect("subscribed");
+    let _worker = redis.listen_on_orders().await;
     let (customer, _, hold_id) = app.held_seats(2).await;
     let order_id = app.placed_order_id(&customer, &hold_id, "worker").await;
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -21,7 +21,7 @@ use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use ticketbuster_bench::{BenchEvent, Buyer, register_buyers, retry_after};
+use ticketbuster_bench::{BenchEvent, Buyer, register_buyers, retry_after, unfinished_orders};
 use tokio::sync::Mutex;
 
 #[derive(Parser)]
@@ -310,12 +310,7 @@ async fn wait_until_settled(
     within: Duration,
 ) -> anyhow::Result<Option<f64>> {
     loop {
-        let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders.orders WHERE event_id = $1 AND status IN ('PENDING', 'PROCESSING')",
-        )
-        .bind(event_id)
-        .fetch_one(pool)
-        .await?;
+        let unfinished = unfinished_orders(pool, event_id).await?;
         let elapsed = last_fault.elapsed();
         if unfinished == 0 {
             return Ok(Some(elapsed.as_secs_f64()));
@@ -345,12 +340,7 @@ async fn outcome(pool: &PgPool, event_id: i64, accepted: &[String]) -> anyhow::R
     .await?;
     let statuses: BTreeMap<String, i64> = rows.into_iter().collect();
     let found: i64 = statuses.values().sum();
-    let unfinished: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM orders.orders WHERE event_id = $1 AND status IN ('PENDING', 'PROCESSING')",
-    )
-    .bind(event_id)
-    .fetch_one(pool)
-    .await?;
+    let unfinished = unfinished_orders(pool, event_id).await?;
     let double_sold: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT seat_id FROM orders.tickets WHERE event_id = $1 AND status <> 'void'
                               GROUP BY seat_id HAVING count(*) > 1) twice",

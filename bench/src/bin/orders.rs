@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
     BenchEvent, Buyer, Figures, Pace, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
+    unfinished_orders,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -160,12 +161,7 @@ struct Completion {
 async fn completion(pool: &PgPool, event_id: i64) -> anyhow::Result<Completion> {
     let began = Instant::now();
     loop {
-        let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders.orders WHERE event_id = $1 AND status IN ('PENDING', 'PROCESSING')",
-        )
-        .bind(event_id)
-        .fetch_one(pool)
-        .await?;
+        let unfinished = unfinished_orders(pool, event_id).await?;
         if unfinished == 0 || began.elapsed() > DRAIN_LIMIT {
             break;
         }

@@ -46,35 +46,23 @@ async fn route(
     let method = req.method();
     let address = client_address(req, &settings.limits.trusted_proxies);
     match (segments.as_slice(), method) {
-        (["api", "auth", "register"], &Method::POST) => {
-            limited(
-                backend,
-                &settings.limits,
-                Limit::Address,
-                &address,
-                register(backend, settings, req),
-            )
-            .await
-        }
-        (["api", "auth", "login"], &Method::POST) => {
-            limited(
-                backend,
-                &settings.limits,
-                Limit::Address,
-                &address,
-                login(backend, settings, &address, req),
-            )
-            .await
-        }
-        (["api", "auth", "refresh"], &Method::POST) => {
-            limited(
-                backend,
-                &settings.limits,
-                Limit::Address,
-                &address,
-                refresh(backend, settings, req),
-            )
-            .await
+        (
+            [
+                "api",
+                "auth",
+                anonymous @ ("register" | "login" | "refresh"),
+            ],
+            &Method::POST,
+        ) => {
+            let anonymous = *anonymous;
+            let op = async {
+                match anonymous {
+                    "register" => register(backend, settings, req).await,
+                    "login" => login(backend, settings, &address, req).await,
+                    _ => refresh(backend, settings, req).await,
+                }
+            };
+            limited(backend, &settings.limits, Limit::Address, &address, op).await
         }
         (["api", "auth", "logout"], &Method::POST) => logout(backend, settings, req).await,
         (["api", "auth", "me"], &Method::GET) => me(backend, settings, req).await,

@@ -475,7 +475,7 @@ async fn limits_caps_and_headers_through_spin() {
     assert_eq!(status, StatusCode::FORBIDDEN, "same-origin by default");
     assert!(!headers.contains_key("access-control-allow-origin"));
 
-    // An account holds at most one hold's worth of seats on an event at once.
+    // An account has at most 8 seats of an event (held, ordered and sold together).
     let (event, free) = app.stadium().await;
     let mine = &free[free.len() - 9..];
     let holds = format!("/api/events/{event}/holds");
@@ -489,7 +489,8 @@ async fn limits_caps_and_headers_through_spin() {
         .post(&holds, Some(&token), json!({"seat_ids": [mine[8]]}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
-    assert_eq!(refused["error"]["code"], "hold_cap_reached");
+    assert_eq!(refused["error"]["code"], "ticket_cap_reached");
+    assert_eq!(refused["cap_limit"], 8);
     assert_eq!(refused["seats_allowed"], 0);
 
     // Failed logins: five per account and address, then 429 even for the right password.

@@ -171,6 +171,7 @@ async fn failed_logins_lock_out_one_account_from_one_address() {
         10,
         RateRules {
             failed_logins: rule("3/15m"),
+            per_address: rule("100/1m"),
             ..RateRules::default()
         },
     )
@@ -199,6 +200,11 @@ async fn failed_logins_lock_out_one_account_from_one_address() {
         .call(Service::Auth, login("correct horse battery", &attacker))
         .await;
     assert_limited(&right_but_late);
+    assert_eq!(
+        header(&right_but_late, "ratelimit-limit"),
+        Some(3),
+        "the failed logins' limit, not the address's"
+    );
     let owner = app
         .call(Service::Auth, login("correct horse battery", &address()))
         .await;

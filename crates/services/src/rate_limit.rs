@@ -242,7 +242,8 @@ async fn in_redis(
 }
 
 /// Runs `op` if `limit` lets the request through, and stamps its answer (an error too)
-/// with the limit's headers.
+/// with the limit's headers, unless the answer carries those of a narrower limit (a failed
+/// login's 429 inside the address's limit).
 pub async fn limited(
     backend: &impl Backend,
     limits: &RateLimits,
@@ -252,7 +253,8 @@ pub async fn limited(
 ) -> Result<Response, ApiError> {
     let decision = limits.take(backend, limit, key).await?;
     let mut response = web::respond(op.await);
-    if let Some(decision) = decision {
+    let narrower = response.headers().contains_key("ratelimit-limit");
+    if let Some(decision) = decision.filter(|_| !narrower) {
         for (name, value) in decision.headers() {
             response.headers_mut().insert(name, value);
         }

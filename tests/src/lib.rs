@@ -59,6 +59,24 @@ pub struct Answer {
     pub body: Value,
 }
 
+impl From<http::Response<Vec<u8>>> for Answer {
+    /// A service's answer with its JSON body decoded (`null` when empty).
+    fn from(response: http::Response<Vec<u8>>) -> Self {
+        let (parts, body) = response.into_parts();
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("response is not JSON ({e}): {body:?}"))
+        };
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
 impl Answer {
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or_default()
@@ -160,18 +178,7 @@ impl TestApp {
     }
 
     pub async fn call(&self, service: Service, req: http::Request<Bytes>) -> Answer {
-        let (parts, body) = self.call_raw(service, req).await.into_parts();
-        let body = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&body)
-                .unwrap_or_else(|e| panic!("response is not JSON ({e}): {body:?}"))
-        };
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        Answer::from(self.call_raw(service, req).await)
     }
 
     /// Registers through the auth service and returns its answer.

@@ -8,14 +8,7 @@ use ticketbuster_services::health;
 use ticketbuster_tests::{Answer, PrivateRedis, TestApp, request};
 
 async fn probe(backend: &NativeBackend, path: &str) -> Answer {
-    let (parts, body) = health::handle(backend, request(Method::GET, path, None, None))
-        .await
-        .into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: serde_json::from_slice(&body).expect("a JSON answer"),
-    }
+    Answer::from(health::handle(backend, request(Method::GET, path, None, None)).await)
 }
 
 #[tokio::test]

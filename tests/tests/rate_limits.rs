@@ -70,12 +70,7 @@ async fn hold_via(
         Some(&customer.token),
         Some(json!({ "seat_ids": [seat] })),
     );
-    let (parts, body) = holds::handle(backend, settings, req).await.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: serde_json::from_slice(&body).expect("a JSON answer"),
-    }
+    Answer::from(holds::handle(backend, settings, req).await)
 }
 
 fn instance(app: &TestApp, per_account: &str) -> HoldSettings {

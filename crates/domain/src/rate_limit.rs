@@ -142,9 +142,7 @@ impl Decision {
             format!("too many {what}; try again in {wait} s"),
         )
         .with_detail("retry_after_seconds", wait);
-        for (name, value) in self.headers() {
-            err = err.with_header(name, value);
-        }
+        err.headers = self.headers();
         err
     }
 }

@@ -160,14 +160,6 @@ impl Backend for NativeBackend {
             .map_err(|e| BackendError::KeyValue(e.to_string()))
     }
 
-    async fn redis_ping(&self) -> Result<(), BackendError> {
-        redis::cmd("PING")
-            .query_async::<String>(&mut self.redis.clone())
-            .await
-            .map(|_| ())
-            .map_err(|e| BackendError::Redis(e.to_string()))
-    }
-
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
         let mut redis = self.redis.clone();
         redis

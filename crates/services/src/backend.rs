@@ -1,5 +1,5 @@
-//! What the services need from their host: SQL, a key-value cache, and Redis (ping,
-//! publish, Lua scripts).
+//! What the services need from their host: SQL, a key-value cache, and Redis (publish,
+//! Lua scripts).
 //! Values crossing this boundary are few on purpose: queries cast to `int8`, `text`,
 //! `bool`, `int8[]` in SQL, which keeps Spin's and sqlx's type mappings identical.
 
@@ -156,8 +156,6 @@ pub trait Backend {
     async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError>;
 
     async fn cache_delete(&self, key: &str) -> Result<(), BackendError>;
-
-    async fn redis_ping(&self) -> Result<(), BackendError>;
 
     /// Publishes on a Redis pub/sub channel (at most once: nobody listening, nobody hears).
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError>;

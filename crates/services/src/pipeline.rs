@@ -6,8 +6,6 @@
 //! exit), so the pipeline is judged from the outside: no subscriber on the channel, or an
 //! unfinished order older than [`STUCK_AFTER_SECONDS`], is a degraded pipeline.
 
-use serde::Serialize;
-
 use crate::backend::{Backend, BackendError, query_one};
 use crate::orders::ORDERS_CHANNEL;
 
@@ -19,14 +17,14 @@ pub const STUCK_AFTER_SECONDS: i64 = 30;
 pub const WORKER_LAST_RUN_KEY: &str = "orders:worker:last-run";
 
 /// Unfinished orders: how many, and the age of the oldest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {
     pub orders: i64,
     pub oldest_seconds: i64,
 }
 
 /// Who listens on the `orders` channel, and how long ago a worker run began.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workers {
     pub subscribers: i64,
     pub last_run_seconds_ago: Option<i64>,

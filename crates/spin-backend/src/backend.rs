@@ -384,12 +384,6 @@ impl Backend for SpinBackend {
             .map_err(|e| BackendError::KeyValue(e.to_string()))
     }
 
-    async fn redis_ping(&self) -> Result<(), BackendError> {
-        with_redis(&self.config, async |conn| conn.execute("PING", []).await)
-            .await
-            .map(drop)
-    }
-
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
         with_redis(&self.config, async |conn| {
             conn.publish(channel, payload).await

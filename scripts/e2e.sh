@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Starts the app under `spin up` against a fresh database (ticketbuster_e2e) and Redis
-# database 1, with the sidecar beside it, and runs the end-to-end suites against it: the
-# API suite in tests/ (with 3-second holds, so it can watch one expire) and the browser
-# suite in frontend/e2e (headless Chromium, normal holds). Every request comes from
-# 127.0.0.1, so the per-address and per-account rate limits are raised; failed logins keep
-# theirs, which the API suite checks. Stops everything afterwards.
+# Runs the end-to-end suites against `spin up` on a fresh database (ticketbuster_e2e) and
+# Redis database 1:
+# 1. the HTTP-only deployment (deploy/http-only/spin.toml, no sidecar, no Redis trigger):
+#    the API suite in tests/, then an order whose after-response work dies with spin,
+#    settled by the next call of the jobs route (tests/tests/e2e_http_only.rs);
+# 2. the full app (spin.toml) with the sidecar beside it: the API suite again, and the
+#    browser suite in frontend/e2e (headless Chromium, normal holds).
+# The API suite runs with 3-second holds, so it can watch one expire. Every request comes
+# from 127.0.0.1, so the per-address and per-account rate limits are raised; failed logins
+# keep theirs, which the API suite checks. Stops everything afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -36,6 +40,8 @@ DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" cargo run --quiet --releas
 redis-cli -h 127.0.0.1 -n 1 flushdb >/dev/null
 
 TICKETBUSTER_KEYS_DIR="$work/keys" . scripts/dev-keys.sh
+SPIN_VARIABLE_JOBS_TOKEN=$(openssl rand -hex 32)
+export SPIN_VARIABLE_JOBS_TOKEN
 cat > "$work/runtime-config.toml" <<TOML
 [key_value_store.default]
 type = "redis"
@@ -43,19 +49,16 @@ url = "redis://127.0.0.1:6379/1"
 TOML
 
 spin build >/dev/null
-cargo build --quiet --release -p ticketbuster-sidecar
-SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
-  REDIS_URL="redis://127.0.0.1:6379" JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" \
-  target/release/ticketbuster-sidecar >"$work/sidecar.log" 2>&1 &
-sidecar_pid=$!
+spin build -f deploy/http-only/spin.toml >/dev/null
+export SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db"
+export SPIN_VARIABLE_RATE_LIMIT_PER_ADDRESS=600/1m SPIN_VARIABLE_RATE_LIMIT_PER_ACCOUNT=600/1m
 
-# start_spin <hold ttl in seconds>: spin up, answering once its health check does.
+# start_spin <hold ttl in seconds> [spin up's flags]: spin up, answering once its health
+# check does.
 start_spin() {
-  SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db" \
-  SPIN_VARIABLE_HOLD_TTL_SECONDS="$1" \
-  SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws" \
-  SPIN_VARIABLE_RATE_LIMIT_PER_ADDRESS=600/1m SPIN_VARIABLE_RATE_LIMIT_PER_ACCOUNT=600/1m \
-    spin up "${SPIN_UP_FLAGS[@]}" --listen "$listen" --runtime-config-file "$work/runtime-config.toml" >"$work/spin.log" 2>&1 &
+  local ttl="$1"; shift
+  SPIN_VARIABLE_HOLD_TTL_SECONDS="$ttl" \
+    spin up "${SPIN_UP_FLAGS[@]}" --listen "$listen" "$@" >"$work/spin.log" 2>&1 &
   spin_pid=$!
   for _ in $(seq 1 100); do
     curl -fs "http://$listen/api/health" >/dev/null 2>&1 && return 0
@@ -65,12 +68,33 @@ start_spin() {
   logs; echo "spin up did not become healthy" >&2; exit 1
 }
 
-start_spin 3
-E2E_HOLD_TTL_SECONDS=3 TICKETBUSTER_URL="http://$listen" \
-  cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture || { logs; exit 1; }
+# api_suite <deployment>: http-only or full.
+api_suite() {
+  E2E_DEPLOYMENT="$1" E2E_HOLD_TTL_SECONDS=3 TICKETBUSTER_URL="http://$listen" \
+    cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture || { logs; exit 1; }
+}
+
+echo "[e2e] HTTP-only deployment: deploy/http-only/spin.toml, no sidecar" >&2
+start_spin 3 -f deploy/http-only/spin.toml
+api_suite http-only
+stop_spin
+E2E_HTTP_ONLY_LISTEN="$listen" E2E_HTTP_ONLY_LOG="$work/spin.log" \
+  E2E_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" REDIS_URL="redis://127.0.0.1:6379" \
+  cargo test --quiet -p ticketbuster-tests --test e2e_http_only -- --ignored --nocapture || { logs; exit 1; }
+
+echo "[e2e] the full app: spin.toml with the sidecar" >&2
+cargo build --quiet --release -p ticketbuster-sidecar
+SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+  REDIS_URL="redis://127.0.0.1:6379" JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" \
+  target/release/ticketbuster-sidecar >"$work/sidecar.log" 2>&1 &
+sidecar_pid=$!
+export SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws"
+full_app=(--runtime-config-file "$work/runtime-config.toml")
+start_spin 3 "${full_app[@]}"
+api_suite full
 stop_spin
 
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 curl -fs "http://$sidecar_listen/health" >/dev/null || { logs; echo "the sidecar is not healthy" >&2; exit 1; }
-start_spin 600
+start_spin 600 "${full_app[@]}"
 (cd frontend && TICKETBUSTER_URL="http://$listen" node e2e/run.mjs) || { logs; exit 1; }

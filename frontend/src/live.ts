@@ -27,6 +27,9 @@ function lastIdKey(userId: string) {
   return `tb.last-notification.${userId}`;
 }
 
+/** `websocket_url = "off"`: a deployment without the sidecar; the pages poll instead. */
+const NO_WEBSOCKET = "off";
+
 function configuredUrl(): Promise<string> {
   websocketUrl ??= fetch("/app-config.json")
     .then((r) => r.json() as Promise<{ websocket_url?: string }>)
@@ -114,7 +117,9 @@ async function connect() {
   if (!user || socket || !navigator.onLine) return;
   const token = await accessToken();
   if (!token || currentUser()?.id !== user.id || socket) return;
-  const url = new URL(await configuredUrl());
+  const configured = await configuredUrl();
+  if (configured === NO_WEBSOCKET) return;
+  const url = new URL(configured);
   const lastId = localStorage.getItem(lastIdKey(user.id));
   // Without a last id the sidecar starts from now, which is what a first visit wants.
   if (lastId) url.searchParams.set("last_id", lastId);

@@ -16,6 +16,9 @@ pub struct Config {
     pub redis_url: String,
     /// `JWT_SECRET`: the secret the auth component signs access tokens with (required).
     pub jwt_secret: String,
+    /// `JWT_SECRET_PREVIOUS`: during a rotation, the secret tokens were signed with before;
+    /// they are accepted until they expire. Empty or unset: none.
+    pub jwt_secret_previous: Option<String>,
     /// `HEARTBEAT_MS`: a ping this often; a connection silent for two periods is dropped.
     pub heartbeat: Duration,
     /// `SEND_QUEUE`: messages waiting for one connection before it counts as too slow.
@@ -61,6 +64,7 @@ impl Config {
             ),
             redis_url: text("REDIS_URL", "redis://127.0.0.1:6379"),
             jwt_secret,
+            jwt_secret_previous: lookup("JWT_SECRET_PREVIOUS").filter(|s| !s.trim().is_empty()),
             heartbeat: millis("HEARTBEAT_MS", 15_000)?,
             send_queue: number("SEND_QUEUE", lookup("SEND_QUEUE"), 256)?.max(1) as usize,
             max_event_subscriptions: number(

@@ -39,7 +39,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let verifier = TokenVerifier::from_secret(&config.jwt_secret)
         .map_err(anyhow::Error::msg)
-        .context("JWT_SECRET")?;
+        .context("JWT_SECRET")?
+        .with_previous(config.jwt_secret_previous.as_deref())
+        .map_err(anyhow::Error::msg)
+        .context("JWT_SECRET_PREVIOUS")?;
     let backend = connect(&config).await?;
     let metrics = Arc::new(Metrics::new());
     let hub = Hub::new(config.send_queue, metrics.clone());

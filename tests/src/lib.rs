@@ -15,7 +15,7 @@ use ticketbuster_domain::token::TokenIssuer;
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
-use ticketbuster_services::orders::{OrderSettings, QrRenderer};
+use ticketbuster_services::orders::{OrderSettings, QrRenderer, Settlement};
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::worker::{self, RunReport, WorkerError, WorkerSettings};
 use ticketbuster_services::{auth, catalog, health, holds, orders};
@@ -134,6 +134,7 @@ impl TestApp {
             verifier: auth.issuer.verifier(),
             signer: TicketSigner::from_pem(&signing_key).expect("a ticket signing key"),
             limits: limits(),
+            settlement: Settlement::Worker,
         };
         Self {
             backend,
@@ -173,7 +174,7 @@ impl TestApp {
             Service::Catalog => catalog::handle(&self.backend, req).await,
             Service::Holds => holds::handle(&self.backend, &self.holds, req).await,
             Service::Orders => orders::handle(&self.backend, &self.orders, &NativeQr, req).await,
-            Service::Health => health::handle(&self.backend, req).await,
+            Service::Health => health::handle(&self.backend, self.orders.settlement, req).await,
         }
     }
 

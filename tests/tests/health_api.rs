@@ -5,10 +5,16 @@
 use http::{Method, StatusCode};
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::health;
+use ticketbuster_services::orders::Settlement;
 use ticketbuster_tests::{Answer, PrivateRedis, TestApp, request};
 
+async fn probe_settled_by(backend: &NativeBackend, settlement: Settlement, path: &str) -> Answer {
+    let req = request(Method::GET, path, None, None);
+    Answer::from(health::handle(backend, settlement, req).await)
+}
+
 async fn probe(backend: &NativeBackend, path: &str) -> Answer {
-    Answer::from(health::handle(backend, request(Method::GET, path, None, None)).await)
+    probe_settled_by(backend, Settlement::Worker, path).await
 }
 
 #[tokio::test]
@@ -70,4 +76,32 @@ async fn health_reports_the_pipeline_and_readiness_fails_while_it_is_degraded() 
     assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.body["redis"], "unreachable");
     assert_eq!(down.body["postgres"], "ok");
+}
+
+#[tokio::test]
+async fn where_orders_settle_after_their_answer_no_worker_needs_to_listen() {
+    let app = TestApp::spawn().await;
+    let redis = PrivateRedis::start().await;
+    let backend = app.another_backend(&redis.url()).await;
+    let after_response = Settlement::AfterResponse;
+
+    for path in ["/api/health/ready", "/api/health/worker"] {
+        let answer = probe_settled_by(&backend, after_response, path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {:?}", answer.body);
+        assert_eq!(answer.body["orders"]["workers_listening"], 0);
+    }
+
+    // A stuck order is still a problem: the scheduled jobs call has not settled it.
+    let (customer, _, hold_id) = app.held_seats(1).await;
+    let order_id = app.placed_order_id(&customer, &hold_id, "stuck").await;
+    sqlx::query(
+        "UPDATE orders.orders SET created_at = now() - interval '40 seconds' WHERE id = $1::uuid",
+    )
+    .bind(&order_id)
+    .execute(app.pool())
+    .await
+    .expect("age the order");
+    let stuck = probe_settled_by(&backend, after_response, "/api/health/ready").await;
+    assert_eq!(stuck.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(stuck.body["problems"].as_array().map(Vec::len), Some(1));
 }

@@ -1,14 +1,16 @@
-//! The health component: `GET /api/health`, 200 when PostgreSQL and Redis answer.
+//! The health component: `GET /api/health`, `/api/health/ready` and `/api/health/worker`.
 
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 use ticketbuster_services::health;
-use ticketbuster_spin_backend::{no_settings, serve};
+use ticketbuster_spin_backend::{serve, settings};
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
-    serve(req, no_settings(), async |backend, (), req| {
-        health::handle(backend, req).await
-    })
+    serve(
+        req,
+        settings::settlement(),
+        async |backend, settlement, req| health::handle(backend, *settlement, req).await,
+    )
     .await
 }

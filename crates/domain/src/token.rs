@@ -81,18 +81,30 @@ impl TokenIssuer {
 
     pub fn verifier(&self) -> TokenVerifier {
         TokenVerifier {
-            key: self.key.clone(),
+            keys: vec![self.key.clone()],
         }
     }
 }
 
+/// Verifies access tokens under the current secret and, during a rotation, the previous
+/// one: tokens issued before the switch stay valid until they expire (15 minutes).
 pub struct TokenVerifier {
-    key: HS256Key,
+    /// The current key first: it verifies nearly every token at the first try.
+    keys: Vec<HS256Key>,
 }
 
 impl TokenVerifier {
     pub fn from_secret(secret: &str) -> Result<Self, String> {
-        key_from_secret(secret).map(|key| Self { key })
+        key_from_secret(secret).map(|key| Self { keys: vec![key] })
+    }
+
+    /// Also accepts tokens under `previous`, unless it is empty (no rotation under way).
+    pub fn with_previous(mut self, previous: Option<&str>) -> Result<Self, String> {
+        if let Some(previous) = previous.filter(|p| !p.trim().is_empty()) {
+            let key = key_from_secret(previous).map_err(|e| format!("previous secret: {e}"))?;
+            self.keys.push(key);
+        }
+        Ok(self)
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
@@ -103,9 +115,13 @@ impl TokenVerifier {
             ..Default::default()
         };
         let claims = self
-            .key
-            .verify_token::<AccessClaims>(token, Some(options))
-            .map_err(|_| ApiError::unauthorized("the access token is invalid or has expired"))?;
+            .keys
+            .iter()
+            .find_map(|key| {
+                key.verify_token::<AccessClaims>(token, Some(options.clone()))
+                    .ok()
+            })
+            .ok_or_else(|| ApiError::unauthorized("the access token is invalid or has expired"))?;
         let user_id = claims
             .subject
             .ok_or_else(|| ApiError::unauthorized("the access token names no user"))?;
@@ -220,5 +236,39 @@ mod tests {
         let other = TokenVerifier::from_secret("fedcba9876543210fedcba9876543210").unwrap();
         assert!(other.verify(&token).is_err());
         assert!(TokenVerifier::from_secret("short").is_err());
+    }
+
+    #[test]
+    fn during_a_rotation_tokens_under_the_previous_secret_still_verify() {
+        let old_secret = "o".repeat(MIN_SECRET_BYTES);
+        let new_secret = "n".repeat(MIN_SECRET_BYTES);
+        let old = TokenIssuer::from_secret(&old_secret).unwrap();
+        let new = TokenIssuer::from_secret(&new_secret).unwrap();
+        let before = old.issue("ana", Role::Customer).unwrap();
+        let after = new.issue("ana", Role::Customer).unwrap();
+
+        let rotating = TokenVerifier::from_secret(&new_secret)
+            .unwrap()
+            .with_previous(Some(&old_secret))
+            .unwrap();
+        assert_eq!(rotating.verify(&before).unwrap().user_id, "ana");
+        assert_eq!(rotating.verify(&after).unwrap().user_id, "ana");
+
+        let done = TokenVerifier::from_secret(&new_secret)
+            .unwrap()
+            .with_previous(Some(""))
+            .unwrap();
+        assert!(done.verify(&before).is_err(), "the old secret is retired");
+        assert!(done.verify(&after).is_ok());
+        let third = TokenIssuer::generate()
+            .issue("ana", Role::Customer)
+            .unwrap();
+        assert!(rotating.verify(&third).is_err());
+        assert!(
+            TokenVerifier::from_secret(&new_secret)
+                .unwrap()
+                .with_previous(Some("short"))
+                .is_err()
+        );
     }
 }

@@ -6,16 +6,20 @@
 //! - `GET /api/health/ready`: the same report, 503 whenever anything is degraded.
 //! - `GET /api/health/worker`: 503 while no worker listens on the `orders` channel, for
 //!   the liveness probe of the pods that run the order worker.
+//!
+//! Where orders settle after their answer ([`Settlement::AfterResponse`], HTTP-only hosts)
+//! no worker is expected to listen, and its absence is no problem.
 
 use http::{Method, StatusCode};
 use serde_json::json;
 use ticketbuster_domain::ApiError;
 
 use crate::backend::Backend;
+use crate::orders::Settlement;
 use crate::pipeline::{self, Backlog, Workers};
 use crate::web::{self, Request, Response};
 
-pub async fn handle(backend: &impl Backend, req: Request) -> Response {
+pub async fn handle(backend: &impl Backend, settlement: Settlement, req: Request) -> Response {
     let segments = web::segments(&req);
     let probe = match segments.as_slice() {
         ["api", "health"] => Probe::Report,
@@ -26,11 +30,13 @@ pub async fn handle(backend: &impl Backend, req: Request) -> Response {
     if req.method() != Method::GET {
         return web::error(&ApiError::method_not_allowed());
     }
-    let report = Report::read(backend).await;
+    let report = Report::read(backend, settlement).await;
+    let deaf =
+        settlement == Settlement::Worker && report.workers.is_some_and(|w| w.subscribers == 0);
     let failing = match probe {
         Probe::Report => !report.reachable(),
         Probe::Ready => !report.problems().is_empty(),
-        Probe::Worker => report.workers.is_some_and(|w| w.subscribers == 0) || !report.reachable(),
+        Probe::Worker => deaf || !report.reachable(),
     };
     let status = if failing {
         StatusCode::SERVICE_UNAVAILABLE
@@ -50,10 +56,11 @@ enum Probe {
 struct Report {
     backlog: Option<Backlog>,
     workers: Option<Workers>,
+    settlement: Settlement,
 }
 
 impl Report {
-    async fn read(backend: &impl Backend) -> Self {
+    async fn read(backend: &impl Backend, settlement: Settlement) -> Self {
         let logged = |what: &str, e: crate::BackendError| {
             eprintln!("health: {what}: {e}");
         };
@@ -65,7 +72,11 @@ impl Report {
             .await
             .map_err(|e| logged("Redis", e))
             .ok();
-        Self { backlog, workers }
+        Self {
+            backlog,
+            workers,
+            settlement,
+        }
     }
 
     fn reachable(&self) -> bool {
@@ -81,7 +92,7 @@ impl Report {
             problems.push("Redis is unreachable".to_owned());
         }
         if let (Some(backlog), Some(workers)) = (&self.backlog, &self.workers) {
-            problems.extend(pipeline::problems(backlog, workers));
+            problems.extend(pipeline::problems(backlog, workers, self.settlement));
         }
         problems
     }

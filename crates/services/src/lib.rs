@@ -14,6 +14,7 @@ pub mod expiry;
 pub mod health;
 pub mod holds;
 pub mod http_policy;
+pub mod jobs;
 pub mod log;
 pub mod notifications;
 pub mod orders;

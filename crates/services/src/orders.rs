@@ -5,6 +5,8 @@
 //! Placing an order only records it (PENDING, in one statement: `orders.place_order`) and
 //! wakes the order worker up through the `orders` channel; the worker takes payment and issues the
 //! tickets. The order row is the outbox, so a lost message delays an order but never loses it.
+//! On hosts without a Redis trigger the answer instead asks its component to run the worker's
+//! saga after sending it ([`Settlement::AfterResponse`]).
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -42,6 +44,31 @@ pub struct OrderSettings {
     pub verifier: TokenVerifier,
     pub signer: TicketSigner,
     pub limits: RateLimits,
+    pub settlement: Settlement,
+}
+
+/// How a placed order reaches the worker's saga (Spin variable `settle_orders`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Settlement {
+    /// A wake-up on the `orders` channel, for the Redis-triggered order worker.
+    #[default]
+    Worker,
+    /// The answer carries a [`worker::SettleAfterResponse`]: the component settles the order
+    /// itself once the answer is sent, for hosts that run HTTP triggers only. Work lost with
+    /// its process is settled by the next scheduled call of the jobs route.
+    AfterResponse,
+}
+
+impl Settlement {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "" | "worker" => Ok(Self::Worker),
+            "after-response" => Ok(Self::AfterResponse),
+            other => Err(format!(
+                "{other:?} is neither `worker` nor `after-response`"
+            )),
+        }
+    }
 }
 
 /// Draws a ticket's code as an image: the `qr` component under Spin, the same crate natively.
@@ -88,7 +115,7 @@ async fn route(
                 &settings.limits,
                 Limit::AccountWrites,
                 &caller.user_id,
-                place(backend, &caller, req),
+                place(backend, settings.settlement, &caller, req),
             )
             .await
         }
@@ -128,6 +155,7 @@ pub const PLACE_SQL: &str = "SELECT outcome, order_id::text AS order_id, status
 
 async fn place(
     backend: &impl Backend,
+    settlement: Settlement,
     caller: &Caller,
     req: &Request,
 ) -> Result<Response, ApiError> {
@@ -148,8 +176,9 @@ async fn place(
     )
     .await?;
     let order_id = row.opt_text("order_id")?;
+    let status = row.text("status")?;
     match (row.text("outcome")?.as_str(), order_id) {
-        ("created", Some(order_id)) => {
+        ("created", Some(order_id)) if settlement == Settlement::Worker => {
             // A lost message only delays the order: the outbox sweep publishes it again.
             if let Err(e) = worker::wake_up(backend, &order_id).await {
                 log::warn(
@@ -157,9 +186,21 @@ async fn place(
                     format_args!("order {order_id} not published, the outbox will: {e}"),
                 );
             }
-            Ok(accepted(&order_id, &row.text("status")?))
+            Ok(accepted(&order_id, &status))
         }
-        ("existing", Some(order_id)) => Ok(accepted(&order_id, &row.text("status")?)),
+        ("created" | "existing", Some(order_id)) => {
+            let mut response = accepted(&order_id, &status);
+            // A retry of an order still waiting settles it too, should the first run be lost.
+            if settlement == Settlement::AfterResponse
+                && status == "PENDING"
+                && let Some(id) = PublicId::parse(&order_id)
+            {
+                response
+                    .extensions_mut()
+                    .insert(worker::SettleAfterResponse(id));
+            }
+            Ok(response)
+        }
         ("key_reused", _) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",

@@ -3,7 +3,7 @@
 //! vanished mid-way go back to PENDING first. The worker's conditional claim makes the
 //! repeats harmless. Run it every few seconds (the sidecar does).
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Row};
 use crate::orders::ORDERS_CHANNEL;
 
 /// A PENDING order unclaimed this long since it was last published is published again.
@@ -13,15 +13,7 @@ pub const RECOVER_PROCESSING_AFTER_SECONDS: i64 = 30;
 
 /// Wakes the worker up for the orders that are due again, and says how many there are.
 pub async fn sweep(backend: &impl Backend) -> Result<usize, BackendError> {
-    let due = backend
-        .query(
-            "SELECT order_id::text AS order_id FROM orders.orders_to_republish($1::int8, $2::int8)",
-            &[
-                REPUBLISH_PENDING_AFTER_SECONDS.into(),
-                RECOVER_PROCESSING_AFTER_SECONDS.into(),
-            ],
-        )
-        .await?;
+    let due = take_back_overdue(backend).await?;
     // One wake-up is enough: a worker run claims every PENDING order, not only the one
     // its message names. A message per order would bury a worker that is merely behind.
     if let Some(first) = due.first() {
@@ -30,4 +22,18 @@ pub async fn sweep(backend: &impl Backend) -> Result<usize, BackendError> {
             .await?;
     }
     Ok(due.len())
+}
+
+/// Returns lost worker runs' orders to PENDING and lists the PENDING orders due again
+/// (marking them published now).
+pub async fn take_back_overdue(backend: &impl Backend) -> Result<Vec<Row>, BackendError> {
+    backend
+        .query(
+            "SELECT order_id::text AS order_id FROM orders.orders_to_republish($1::int8, $2::int8)",
+            &[
+                REPUBLISH_PENDING_AFTER_SECONDS.into(),
+                RECOVER_PROCESSING_AFTER_SECONDS.into(),
+            ],
+        )
+        .await
 }

@@ -7,7 +7,7 @@
 //! unfinished order older than [`STUCK_AFTER_SECONDS`], is a degraded pipeline.
 
 use crate::backend::{Backend, BackendError, query_one};
-use crate::orders::ORDERS_CHANNEL;
+use crate::orders::{ORDERS_CHANNEL, Settlement};
 
 /// An unfinished order older than this means the pipeline is stuck: the worker settles an
 /// order within a second or two, and the outbox sweep publishes a forgotten one after 10 s.
@@ -93,10 +93,11 @@ pub async fn worker_run_begins(backend: &impl Backend, flag_key: &str) -> Result
         .map(drop)
 }
 
-/// What is wrong with the pipeline, in words; empty when nothing is.
-pub fn problems(backlog: &Backlog, workers: &Workers) -> Vec<String> {
+/// What is wrong with the pipeline, in words; empty when nothing is. A worker must listen
+/// only where orders are settled by one ([`Settlement::Worker`]).
+pub fn problems(backlog: &Backlog, workers: &Workers, settlement: Settlement) -> Vec<String> {
     let mut problems = Vec::new();
-    if workers.subscribers == 0 {
+    if settlement == Settlement::Worker && workers.subscribers == 0 {
         problems.push(format!(
             "no order worker listens on the {ORDERS_CHANNEL:?} channel"
         ));
@@ -124,21 +125,28 @@ mod tests {
             subscribers: 1,
             last_run_seconds_ago: Some(3),
         };
-        assert!(problems(&quiet, &listening).is_empty());
+        let by_worker = Settlement::Worker;
+        assert!(problems(&quiet, &listening, by_worker).is_empty());
         let busy = Backlog {
             orders: 900,
             oldest_seconds: STUCK_AFTER_SECONDS,
         };
-        assert!(problems(&busy, &listening).is_empty(), "busy is not stuck");
+        assert!(
+            problems(&busy, &listening, by_worker).is_empty(),
+            "busy is not stuck"
+        );
         let stuck = Backlog {
             orders: 3,
             oldest_seconds: STUCK_AFTER_SECONDS + 1,
         };
-        assert_eq!(problems(&stuck, &listening).len(), 1);
+        assert_eq!(problems(&stuck, &listening, by_worker).len(), 1);
         let deaf = Workers {
             subscribers: 0,
             last_run_seconds_ago: None,
         };
-        assert_eq!(problems(&stuck, &deaf).len(), 2);
+        assert_eq!(problems(&stuck, &deaf, by_worker).len(), 2);
+        let after_response = Settlement::AfterResponse;
+        assert!(problems(&quiet, &deaf, after_response).is_empty());
+        assert_eq!(problems(&stuck, &deaf, after_response).len(), 1);
     }
 }

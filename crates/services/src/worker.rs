@@ -41,6 +41,11 @@ pub enum WorkerError {
     Backend(#[from] BackendError),
 }
 
+/// Carried by an answer (in its extensions) whose component should settle this order after
+/// sending it: a run of [`drain`] with the order first in line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleAfterResponse(pub PublicId);
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RunReport {
     pub completed: usize,

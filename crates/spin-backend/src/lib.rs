@@ -19,9 +19,11 @@ use futures::StreamExt;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use ticketbuster_domain::ApiError;
+use ticketbuster_domain::ids::PublicId;
 use ticketbuster_services::http_policy::{self, CorsPolicy};
+use ticketbuster_services::log;
 use ticketbuster_services::web::{self, MAX_BODY_BYTES};
-use ticketbuster_services::worker::{self, WorkerError};
+use ticketbuster_services::worker::{self, SettleAfterResponse, WorkerError};
 
 pub type SpinResponse = http::Response<FullBody<Bytes>>;
 
@@ -79,8 +81,30 @@ async fn run<S>(
         Err(err) => web::error(&err),
         Ok(config) => {
             let backend = SpinBackend::new(config, GiveBack::After(DB_LINGER));
-            handler(&backend, &settings, req).await
+            let mut response = handler(&backend, &settings, req).await;
+            if let Some(SettleAfterResponse(order_id)) = response.extensions_mut().remove() {
+                spin_sdk::wasip3::spawn(settle_after_response(order_id));
+            }
+            response
         }
+    }
+}
+
+/// Runs the order worker's saga for an order once its answer is on its way (Spin keeps the
+/// instance until this finishes). A failure only delays the order: the jobs route's next
+/// scheduled call settles it.
+async fn settle_after_response(order_id: PublicId) {
+    let settled = match settings::worker_settings().await {
+        Ok(settings) => worker::drain(&backend().await, &settings, Some(&order_id))
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = settled {
+        log::warn(
+            "orders: settling after the answer",
+            format_args!("order {order_id} left for the jobs route: {e}"),
+        );
     }
 }
 

@@ -14,7 +14,8 @@ use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
 use ticketbuster_services::auth::AuthSettings;
 use ticketbuster_services::holds::HoldSettings;
 use ticketbuster_services::http_policy::CorsPolicy;
-use ticketbuster_services::orders::OrderSettings;
+use ticketbuster_services::jobs::{JobsSettings, JobsToken};
+use ticketbuster_services::orders::{OrderSettings, Settlement};
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::site::SiteSettings;
 use ticketbuster_services::worker::WorkerSettings;
@@ -27,6 +28,8 @@ thread_local! {
     static ORDERS: OnceCell<Rc<OrderSettings>> = const { OnceCell::new() };
     static WORKER: OnceCell<Rc<WorkerSettings>> = const { OnceCell::new() };
     static SITE: OnceCell<Rc<SiteSettings>> = const { OnceCell::new() };
+    static SETTLEMENT: OnceCell<Rc<Settlement>> = const { OnceCell::new() };
+    static JOBS: OnceCell<Rc<JobsSettings>> = const { OnceCell::new() };
 }
 
 /// Rate limits unless their variables say otherwise (spin.toml gives the same defaults).
@@ -75,9 +78,13 @@ async fn rate_limits() -> Result<RateLimits, ApiError> {
     Ok(RateLimits::new(rules, trusted))
 }
 
+/// Tokens under `jwt_secret`, and under `jwt_secret_previous` while a rotation is under way.
 async fn token_verifier() -> Result<TokenVerifier, ApiError> {
     let secret = required("jwt_secret").await?;
-    TokenVerifier::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))
+    let previous = optional("jwt_secret_previous").await;
+    TokenVerifier::from_secret(&secret)
+        .and_then(|verifier| verifier.with_previous(previous.as_deref()))
+        .map_err(|e| misconfigured("jwt_secret", e))
 }
 
 /// The CORS policy from `cors_allowed_origins` (empty: same-origin only).
@@ -115,12 +122,33 @@ pub async fn worker_settings() -> Result<Rc<WorkerSettings>, ApiError> {
     per_instance(&WORKER, load_worker_settings()).await
 }
 
+/// How placed orders are settled, from `settle_orders` (`worker` unless set).
+pub async fn settlement() -> Result<Rc<Settlement>, ApiError> {
+    per_instance(&SETTLEMENT, async {
+        let raw = optional("settle_orders").await.unwrap_or_default();
+        Settlement::parse(&raw).map_err(|e| misconfigured("settle_orders", e))
+    })
+    .await
+}
+
+pub async fn jobs_settings() -> Result<Rc<JobsSettings>, ApiError> {
+    per_instance(&JOBS, async {
+        let token = required("jobs_token").await?;
+        Ok(JobsSettings {
+            token: JobsToken::parse(&token).map_err(|e| misconfigured("jobs_token", e))?,
+            worker: load_worker_settings().await?,
+        })
+    })
+    .await
+}
+
 async fn load_order_settings() -> Result<OrderSettings, ApiError> {
     let key = required("ticket_signing_key").await?;
     Ok(OrderSettings {
         verifier: token_verifier().await?,
         signer: TicketSigner::from_pem(&key).map_err(|e| misconfigured("ticket_signing_key", e))?,
         limits: rate_limits().await?,
+        settlement: *settlement().await?,
     })
 }
 
@@ -145,7 +173,11 @@ async fn load_worker_settings() -> Result<WorkerSettings, ApiError> {
 async fn load_auth_settings() -> Result<AuthSettings, ApiError> {
     let secret = required("jwt_secret").await?;
     let issuer = TokenIssuer::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))?;
-    Ok(AuthSettings::new(issuer, rate_limits().await?))
+    Ok(AuthSettings {
+        issuer,
+        verifier: token_verifier().await?,
+        limits: rate_limits().await?,
+    })
 }
 
 async fn load_hold_settings() -> Result<HoldSettings, ApiError> {

@@ -1,0 +1,197 @@
+//! The HTTP-only deployment (`deploy/http-only/spin.toml`: no Redis trigger, no sidecar)
+//! when its after-response work dies with its process: the order waits, PENDING, until the
+//! next scheduled call of the jobs route settles it. The test runs `spin up` itself, so
+//! that it can kill it; scripts/e2e.sh runs it (with `--ignored`) with the database, Redis
+//! and the Spin variables set. Nothing here is mocked: real spin, PostgreSQL and Redis.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn setting(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("scripts/e2e.sh sets {name}"))
+}
+
+/// `spin up` of the HTTP-only manifest, in a process group of its own: spin runs its
+/// trigger as a child process, which must die with it.
+struct Spin {
+    child: Child,
+    base: String,
+}
+
+impl Spin {
+    async fn start(http: &reqwest::Client) -> Self {
+        let listen = setting("E2E_HTTP_ONLY_LISTEN");
+        let log = std::fs::File::create(setting("E2E_HTTP_ONLY_LOG")).expect("a log file");
+        let child = Command::new("spin")
+            .args([
+                "up",
+                "-f",
+                "../deploy/http-only/spin.toml",
+                "--listen",
+                &listen,
+            ])
+            // Placing an order then needs no Redis, so a paused Redis holds only the
+            // after-response work back.
+            .env("SPIN_VARIABLE_RATE_LIMIT_PER_ACCOUNT", "off")
+            .stdout(log.try_clone().expect("the log file"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spin starts");
+        let spin = Self {
+            child,
+            base: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let health = http.get(format!("{}/api/health", spin.base)).send().await;
+            if health.is_ok_and(|answer| answer.status().is_success()) {
+                return spin;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("spin up -f deploy/http-only/spin.toml did not answer within 60 s");
+    }
+
+    /// SIGKILL to spin and its trigger: nothing gets to finish.
+    fn kill(mut self) {
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "spin's group was killed");
+        self.child.wait().expect("spin is gone");
+    }
+}
+
+impl Drop for Spin {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+    }
+}
+
+async fn json_of(answer: reqwest::Response) -> (StatusCode, Value) {
+    let status = answer.status();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+async fn order_status(db: &sqlx::PgPool, order_id: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM orders.orders WHERE id = $1::uuid")
+        .bind(order_id)
+        .fetch_one(db)
+        .await
+        .expect("the order")
+}
+
+#[tokio::test]
+#[ignore = "starts spin itself; scripts/e2e.sh runs it"]
+async fn an_order_whose_after_response_work_was_lost_completes_at_the_next_scheduled_call() {
+    let http = reqwest::Client::new();
+    let db = sqlx::PgPool::connect(&setting("E2E_DATABASE_URL"))
+        .await
+        .expect("the e2e database");
+    let redis = redis::Client::open(setting("REDIS_URL")).expect("a Redis client");
+    let mut redis = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let jobs_token = setting("SPIN_VARIABLE_JOBS_TOKEN");
+
+    let spin = Spin::start(&http).await;
+    let email = format!("lost-{}@example.com", uuid::Uuid::new_v4().simple());
+    let registered = http
+        .post(format!("{}/api/auth/register", spin.base))
+        .json(&json!({"email": email, "password": "correct horse battery", "name": "Lost"}))
+        .send()
+        .await
+        .expect("register");
+    let (status, account) = json_of(registered).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let token = account["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let (event_id, seat_id): (i64, i64) = sqlx::query_as(
+        "SELECT event_id, id FROM catalog.seats s
+         WHERE status = 'available' AND EXISTS (
+             SELECT 1 FROM catalog.events e WHERE e.id = s.event_id AND e.status = 'published'
+               AND e.starts_at > now() + interval '1 day')
+         ORDER BY random() LIMIT 1",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("a free seat");
+    let held = http
+        .post(format!("{}/api/events/{event_id}/holds", spin.base))
+        .bearer_auth(&token)
+        .json(&json!({"seat_ids": [seat_id]}))
+        .send()
+        .await
+        .expect("hold");
+    let (status, hold) = json_of(held).await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+
+    // Redis refuses writes for a while: the after-response run waits on its first step
+    // (recording the run), and spin is killed meanwhile.
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "20000", "WRITE"])
+        .query_async(&mut redis)
+        .await
+        .expect("pause Redis writes");
+    let placed = http
+        .post(format!("{}/api/orders", spin.base))
+        .bearer_auth(&token)
+        .header("idempotency-key", "lost-after-response")
+        .json(&json!({"hold_id": hold["hold_id"]}))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    spin.kill();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut redis)
+        .await
+        .expect("unpause Redis");
+    let (status, order) = json_of(placed.expect("the order was answered")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{order}");
+    let order_id = order["order_id"].as_str().expect("an order id").to_owned();
+
+    // Nobody else settles it: no worker, no sidecar.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(order_status(&db, &order_id).await, "PENDING");
+
+    let spin = Spin::start(&http).await;
+    let jobs = |token: &str| {
+        http.post(format!("{}/api/jobs/run", spin.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let (status, _) = json_of(jobs("not-the-jobs-token").await.expect("jobs")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(order_status(&db, &order_id).await, "PENDING");
+
+    let (status, report) = json_of(jobs(&jobs_token).await.expect("jobs")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(report["orders_completed"].as_u64() >= Some(1), "{report}");
+    let detail = http
+        .get(format!("{}/api/orders/{order_id}", spin.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("the order");
+    let (_, detail) = json_of(detail).await;
+    assert_eq!(detail["status"], "COMPLETED", "{detail}");
+    let tickets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders.tickets WHERE order_id = $1::uuid")
+            .bind(&order_id)
+            .fetch_one(&db)
+            .await
+            .expect("tickets");
+    assert_eq!(tickets, 1);
+    spin.kill();
+}

@@ -39,6 +39,9 @@ node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "
   "$vitest_report" | tee -a "$results"
 rm -f "$vitest_report"
 
+step "Kubernetes manifests (deploy/kubernetes): kustomize, Kubernetes and SpinKube schemas, agreement with spin.toml"
+counted scripts/check-deploy.sh
+
 step "unit, API and race tests (real PostgreSQL and Redis)"
 counted cargo test --workspace --quiet
 

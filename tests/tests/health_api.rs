@@ -76,6 +76,11 @@ async fn health_reports_the_pipeline_and_readiness_fails_while_it_is_degraded() 
     assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.body["redis"], "unreachable");
     assert_eq!(down.body["postgres"], "ok");
+    // Not the worker pods' fault: their liveness probe does not restart them for it.
+    assert_eq!(
+        probe(&backend, "/api/health/worker").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

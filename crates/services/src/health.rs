@@ -4,8 +4,9 @@
 //!   whether the order pipeline is `ok` or `degraded` (no worker listening, or a backlog
 //!   older than [`pipeline::STUCK_AFTER_SECONDS`]), with the backlog and the workers seen.
 //! - `GET /api/health/ready`: the same report, 503 whenever anything is degraded.
-//! - `GET /api/health/worker`: 503 while no worker listens on the `orders` channel, for
-//!   the liveness probe of the pods that run the order worker.
+//! - `GET /api/health/worker`: 503 while Redis answers and no worker listens on the
+//!   `orders` channel (a trigger left deaf by a Redis restart), for the liveness probe of
+//!   the pods that run the order worker; Redis unreachable is no fault of theirs, so 200.
 //!
 //! Where orders settle after their answer ([`Settlement::AfterResponse`], HTTP-only hosts)
 //! no worker is expected to listen, and its absence is no problem.
@@ -36,7 +37,7 @@ pub async fn handle(backend: &impl Backend, settlement: Settlement, req: Request
     let failing = match probe {
         Probe::Report => !report.reachable(),
         Probe::Ready => !report.problems().is_empty(),
-        Probe::Worker => deaf || !report.reachable(),
+        Probe::Worker => deaf,
     };
     let status = if failing {
         StatusCode::SERVICE_UNAVAILABLE

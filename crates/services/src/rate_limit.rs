@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use ipnet::IpNet;
+
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::rate_limit::{Decision, RateRule, decide};
 
@@ -82,24 +84,26 @@ return string.format('1 %d %d 0', math.floor((now - allow_at) / interval), math.
 
 /// Proxies whose `X-Forwarded-For` is believed: exact addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpAddr>);
+pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
-    /// A comma-separated list of IP addresses; empty trusts none.
+    /// A comma-separated list of IP addresses and networks (`10.0.0.0/8`: an ingress
+    /// controller's pods, whose addresses change); empty trusts none.
     pub fn parse(raw: &str) -> Result<Self, String> {
         raw.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<IpAddr>()
-                    .map_err(|_| format!("{s:?} is not an IP address"))
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{s:?} is neither an IP address nor a network"))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
     }
 
     fn trusts(&self, ip: &IpAddr) -> bool {
-        self.0.contains(ip)
+        self.0.iter().any(|net| net.contains(ip))
     }
 }
 
@@ -340,7 +344,25 @@ mod tests {
         );
         let bare = http::Request::get("/").body(Bytes::new()).unwrap();
         assert_eq!(client_address(&bare, &none), "unknown");
-        assert!(TrustedProxies::parse("10.0.0.0/8").is_err());
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxies::parse("proxy.local").is_err());
+    }
+
+    #[test]
+    fn a_trusted_network_covers_every_address_in_it() {
+        let pods = TrustedProxies::parse("10.244.0.0/16, fd00::/8").unwrap();
+        for peer in ["10.244.3.17:80", "[fd00::5]:80"] {
+            assert_eq!(
+                client_address(&from(peer, &["203.0.113.9"]), &pods),
+                "203.0.113.9",
+                "{peer}"
+            );
+        }
+        assert_eq!(
+            client_address(&from("10.245.0.1:80", &["203.0.113.9"]), &pods),
+            "10.245.0.1",
+            "outside the network"
+        );
     }
 
     #[test]

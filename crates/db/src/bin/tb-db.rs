@@ -1,26 +1,63 @@
 //! `tb-db setup|migrate|seed`: prepares the database named by DATABASE_URL.
 
+use std::str::FromStr;
+
 use anyhow::Context;
-use sqlx::postgres::PgPoolOptions;
+use clap::{Parser, Subcommand};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Applies TicketBuster's migrations and seed catalog to PostgreSQL"
+)]
+struct Cli {
+    /// The database, as a postgres:// URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/ticketbuster",
+        hide_env_values = true
+    )]
+    database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Command {
+    /// Migrations, then the seed catalog (the default).
+    Setup,
+    /// The migrations only: what production runs.
+    Migrate,
+    /// The seed catalog only; events already there are left alone.
+    Seed,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = std::env::args().nth(1).unwrap_or_else(|| "setup".into());
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ticketbuster".into());
+    let cli = Cli::parse();
+    let options = PgConnectOptions::from_str(&cli.database_url)
+        .context("DATABASE_URL must be a postgres:// URL")?;
+    // Named without its password: this ends up in logs.
+    let target = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
     let pool = PgPoolOptions::new()
         .max_connections(2)
-        .connect(&url)
+        .connect_with(options)
         .await
-        .with_context(|| format!("connecting to {url}"))?;
-    match command.as_str() {
-        "migrate" => migrate(&pool).await,
-        "seed" => seed(&pool).await,
-        "setup" => {
+        .with_context(|| format!("connecting to {target}"))?;
+    match cli.command.unwrap_or(Command::Setup) {
+        Command::Migrate => migrate(&pool).await,
+        Command::Seed => seed(&pool).await,
+        Command::Setup => {
             migrate(&pool).await?;
             seed(&pool).await
         }
-        other => anyhow::bail!("unknown command {other:?}; use setup, migrate or seed"),
     }
 }
 

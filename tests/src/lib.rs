@@ -280,15 +280,8 @@ impl TestApp {
 impl TestApp {
     /// `POST /api/orders` for a hold with an idempotency key.
     pub async fn place_order(&self, customer: &Customer, hold_id: &str, key: &str) -> Answer {
-        let mut req = request(
-            Method::POST,
-            "/api/orders",
-            Some(&customer.token),
-            Some(json!({ "hold_id": hold_id })),
-        );
-        req.headers_mut()
-            .insert("idempotency-key", key.parse().expect("a header value"));
-        self.call(Service::Orders, req).await
+        self.call(Service::Orders, order_request(customer, hold_id, key))
+            .await
     }
 
     /// Places an order that must be accepted, and returns its id.
@@ -520,6 +513,29 @@ pub async fn hold_by_sql(
         .fetch_one(conn)
         .await
         .expect("the hold statement runs")
+}
+
+/// `POST /api/orders` for a hold with an idempotency key.
+pub fn order_request(customer: &Customer, hold_id: &str, key: &str) -> http::Request<Bytes> {
+    let mut req = request(
+        Method::POST,
+        "/api/orders",
+        Some(&customer.token),
+        Some(json!({ "hold_id": hold_id })),
+    );
+    req.headers_mut()
+        .insert("idempotency-key", key.parse().expect("a header value"));
+    req
+}
+
+/// Makes an order look `age` old (an interval such as `40 seconds`) to the pipeline.
+pub async fn age_order(pool: &PgPool, order_id: &str, age: &str) {
+    sqlx::query("UPDATE orders.orders SET created_at = now() - $2::interval WHERE id = $1::uuid")
+        .bind(order_id)
+        .bind(age)
+        .execute(pool)
+        .await
+        .expect("age the order");
 }
 
 pub fn request(

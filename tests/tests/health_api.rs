@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::health;
 use ticketbuster_services::orders::Settlement;
-use ticketbuster_tests::{Answer, PrivateRedis, TestApp, request};
+use ticketbuster_tests::{Answer, PrivateRedis, TestApp, age_order, request};
 
 async fn probe_settled_by(backend: &NativeBackend, settlement: Settlement, path: &str) -> Answer {
     let req = request(Method::GET, path, None, None);
@@ -52,13 +52,7 @@ async fn health_reports_the_pipeline_and_readiness_fails_while_it_is_degraded() 
     // An order nobody settled for 40 s: stuck, whoever listens.
     let (customer, _, hold_id) = app.held_seats(2).await;
     let order_id = app.placed_order_id(&customer, &hold_id, "stuck").await;
-    sqlx::query(
-        "UPDATE orders.orders SET created_at = now() - interval '40 seconds' WHERE id = $1::uuid",
-    )
-    .bind(&order_id)
-    .execute(app.pool())
-    .await
-    .expect("age the order");
+    age_order(app.pool(), &order_id, "40 seconds").await;
     let stuck = probe(&backend, "/api/health/ready").await;
     assert_eq!(stuck.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(stuck.body["orders"]["backlog"], 1);
@@ -99,13 +93,7 @@ async fn where_orders_settle_after_their_answer_no_worker_needs_to_listen() {
     // A stuck order is still a problem: the scheduled jobs call has not settled it.
     let (customer, _, hold_id) = app.held_seats(1).await;
     let order_id = app.placed_order_id(&customer, &hold_id, "stuck").await;
-    sqlx::query(
-        "UPDATE orders.orders SET created_at = now() - interval '40 seconds' WHERE id = $1::uuid",
-    )
-    .bind(&order_id)
-    .execute(app.pool())
-    .await
-    .expect("age the order");
+    age_order(app.pool(), &order_id, "40 seconds").await;
     let stuck = probe_settled_by(&backend, after_response, "/api/health/ready").await;
     assert_eq!(stuck.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(stuck.body["problems"].as_array().map(Vec::len), Some(1));

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use http::{Method, StatusCode};
-use serde_json::json;
 use ticketbuster_domain::orders::PaymentProvider;
 use ticketbuster_services::jobs::{self, JobsSettings, JobsToken};
 use ticketbuster_services::orders::{self, Settlement};
 use ticketbuster_services::worker::{self, SettleAfterResponse, WorkerSettings};
-use ticketbuster_tests::{Answer, NativeQr, PrivateRedis, TestApp, request};
+use ticketbuster_tests::{Answer, NativeQr, PrivateRedis, TestApp, order_request, request};
 
 const JOBS_TOKEN: &str = "a-jobs-token-of-forty-characters-or-so!!";
 
@@ -51,14 +50,7 @@ async fn an_order_asks_to_be_settled_after_its_answer_and_wakes_no_worker() {
 
     let (customer, fixture, hold_id) = app.held_seats(2).await;
     let place = || {
-        let mut req = request(
-            Method::POST,
-            "/api/orders",
-            Some(&customer.token),
-            Some(json!({ "hold_id": hold_id })),
-        );
-        req.headers_mut()
-            .insert("idempotency-key", "after".parse().expect("a header value"));
+        let req = order_request(&customer, &hold_id, "after");
         orders::handle(&backend, &app.orders, &NativeQr, req)
     };
     let answer = place().await;
@@ -94,14 +86,7 @@ async fn an_order_asks_to_be_settled_after_its_answer_and_wakes_no_worker() {
 async fn orders_settled_by_the_worker_carry_nothing_to_do_after_the_answer() {
     let app = TestApp::spawn().await;
     let (customer, _, hold_id) = app.held_seats(1).await;
-    let mut req = request(
-        Method::POST,
-        "/api/orders",
-        Some(&customer.token),
-        Some(json!({ "hold_id": hold_id })),
-    );
-    req.headers_mut()
-        .insert("idempotency-key", "worker".parse().expect("a header value"));
+    let req = order_request(&customer, &hold_id, "worker");
     let answer = orders::handle(&app.backend, &app.orders, &NativeQr, req).await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     assert!(answer.extensions().get::<SettleAfterResponse>().is_none());

@@ -176,7 +176,8 @@ async fn place(
     )
     .await?;
     let order_id = row.opt_text("order_id")?;
-    let status = row.text("status")?;
+    // Only an order that exists has a status.
+    let status = row.opt_text("status")?.unwrap_or_default();
     match (row.text("outcome")?.as_str(), order_id) {
         ("created", Some(order_id)) if settlement == Settlement::Worker => {
             // A lost message only delays the order: the outbox sweep publishes it again.

@@ -45,6 +45,9 @@ counted scripts/check-deploy.sh
 step "unit, API and race tests (real PostgreSQL and Redis)"
 counted cargo test --workspace --quiet
 
+step "native images: static musl binaries, FROM scratch images, smoke tests"
+counted scripts/build-images.sh
+
 step "end-to-end suite against spin up"
 . scripts/spin-check.sh
 if spin_usable; then

@@ -74,7 +74,7 @@ async fn an_order_asks_to_be_settled_after_its_answer_and_wakes_no_worker() {
     );
 
     // What the component runs after the answer: the worker's saga, this order first.
-    let report = worker::drain(&backend, &worker_settings(), Some(&order_id))
+    let report = worker::settle_after_response(&backend, &worker_settings(), &order_id)
         .await
         .expect("settled");
     assert_eq!(report.completed, 1);
@@ -156,4 +156,33 @@ async fn a_scheduled_call_settles_orders_whose_work_was_lost_and_frees_lapsed_se
     assert_eq!(again.body["seats_freed"], 0);
     let replay = app.place_order(&ana, &ana_hold, "lost-before-claim").await;
     assert_eq!(replay.body["status"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn the_run_after_an_answer_settles_one_batch_and_leaves_the_rest_to_the_jobs_route() {
+    let app = settling_after_response().await;
+    let mut orders = Vec::new();
+    for key in ["a", "b", "c"] {
+        let (customer, _, hold_id) = app.held_seats(1).await;
+        orders.push(app.placed_order_id(&customer, &hold_id, key).await);
+    }
+    let two_at_a_time = WorkerSettings {
+        batch_size: 2,
+        ..worker_settings()
+    };
+    let last = ticketbuster_domain::ids::PublicId::parse(&orders[2]).expect("an order id");
+    let report = worker::settle_after_response(&app.backend, &two_at_a_time, &last)
+        .await
+        .expect("settled");
+    assert_eq!(report.completed, 2, "one batch, however many wait");
+    assert_eq!(
+        app.order_status(&orders[2]).await,
+        "COMPLETED",
+        "its own order first"
+    );
+    assert_eq!(app.order_status(&orders[0]).await, "COMPLETED");
+    assert_eq!(app.order_status(&orders[1]).await, "PENDING");
+
+    let answer = call_jobs(&app, Some(JOBS_TOKEN)).await;
+    assert_eq!(answer.body["orders_completed"], 1, "{:?}", answer.body);
 }

@@ -116,11 +116,31 @@ pub async fn handle_message(
 /// A worker run: claims PENDING orders in batches (`first` at the head of the line) and
 /// settles them, until a batch comes back short or [`MAX_BATCHES_PER_MESSAGE`] were done.
 /// The Redis trigger runs it for each message; the sidecar runs it itself while no
-/// worker listens.
+/// worker listens, and the jobs route on each scheduled call.
 pub async fn drain(
     backend: &impl Backend,
     settings: &WorkerSettings,
     first: Option<&PublicId>,
+) -> Result<RunReport, BackendError> {
+    settle_batches(backend, settings, first, MAX_BATCHES_PER_MESSAGE).await
+}
+
+/// The run an HTTP-only host makes once it has answered an order: one batch, that order
+/// first, so that it ends well within the host's limit on a handler's time (about 30 s);
+/// the jobs route drains whatever is left.
+pub async fn settle_after_response(
+    backend: &impl Backend,
+    settings: &WorkerSettings,
+    order: &PublicId,
+) -> Result<RunReport, BackendError> {
+    settle_batches(backend, settings, Some(order), 1).await
+}
+
+async fn settle_batches(
+    backend: &impl Backend,
+    settings: &WorkerSettings,
+    first: Option<&PublicId>,
+    max_batches: usize,
 ) -> Result<RunReport, BackendError> {
     let mut first = first.map(|id| id.as_str().to_owned());
     if let Err(e) = pipeline::worker_run_begins(backend, WAKE_UP_PENDING_KEY).await {
@@ -130,7 +150,7 @@ pub async fn drain(
         );
     }
     let mut report = RunReport::default();
-    for _ in 0..MAX_BATCHES_PER_MESSAGE {
+    for _ in 0..max_batches {
         let claim_id = uuid::Uuid::new_v4().to_string();
         let claimed = backend
             .query(

@@ -95,7 +95,7 @@ async fn run<S>(
 /// scheduled call settles it.
 async fn settle_after_response(order_id: PublicId) {
     let settled = match settings::worker_settings().await {
-        Ok(settings) => worker::drain(&backend().await, &settings, Some(&order_id))
+        Ok(settings) => worker::settle_after_response(&backend().await, &settings, &order_id)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

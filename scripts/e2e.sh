@@ -2,8 +2,9 @@
 # Runs the end-to-end suites against `spin up` on a fresh database (ticketbuster_e2e) and
 # Redis database 1:
 # 1. the HTTP-only deployment (deploy/http-only/spin.toml, no sidecar, no Redis trigger):
-#    the API suite in tests/, then an order whose after-response work dies with spin,
-#    settled by the next call of the jobs route (tests/tests/e2e_http_only.rs);
+#    the API suite in tests/, then the tests that stop and start spin themselves
+#    (tests/tests/e2e_spin_restarts.rs): an order whose after-response work dies with spin,
+#    settled by the next call of the jobs route, and a rotation of the token secret;
 # 2. the full app (spin.toml) with the sidecar beside it: the API suite again, and the
 #    browser suite in frontend/e2e (headless Chromium, normal holds).
 # The API suite runs with 3-second holds, so it can watch one expire. Every request comes
@@ -80,7 +81,7 @@ api_suite http-only
 stop_spin
 E2E_HTTP_ONLY_LISTEN="$listen" E2E_HTTP_ONLY_LOG="$work/spin.log" \
   E2E_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" REDIS_URL="redis://127.0.0.1:6379" \
-  cargo test --quiet -p ticketbuster-tests --test e2e_http_only -- --ignored --nocapture || { logs; exit 1; }
+  cargo test --quiet -p ticketbuster-tests --test e2e_spin_restarts -- --ignored --nocapture || { logs; exit 1; }
 
 echo "[e2e] the full app: spin.toml with the sidecar" >&2
 cargo build --quiet --release -p ticketbuster-sidecar

@@ -1,8 +1,12 @@
-//! The HTTP-only deployment (`deploy/http-only/spin.toml`: no Redis trigger, no sidecar)
-//! when its after-response work dies with its process: the order waits, PENDING, until the
-//! next scheduled call of the jobs route settles it. The test runs `spin up` itself, so
-//! that it can kill it; scripts/e2e.sh runs it (with `--ignored`) with the database, Redis
-//! and the Spin variables set. Nothing here is mocked: real spin, PostgreSQL and Redis.
+//! What takes `spin up` stopped and started again, so these tests run it themselves
+//! (the HTTP-only manifest, `deploy/http-only/spin.toml`: no Redis trigger, no sidecar):
+//! - an order whose after-response work dies with spin waits, PENDING, until the next
+//!   scheduled call of the jobs route settles it;
+//! - a rotation of the token secret, as docs/operations.md tells it: tokens under the old
+//!   secret work while it is `jwt_secret_previous`, and stop when it is dropped.
+//!
+//! scripts/e2e.sh runs them (with `--ignored`) with the database, Redis and the Spin
+//! variables set. Nothing here is mocked: real spin, PostgreSQL and Redis.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -24,9 +28,18 @@ struct Spin {
 
 impl Spin {
     async fn start(http: &reqwest::Client) -> Self {
+        Self::start_with(http, &[]).await
+    }
+
+    /// With these Spin variables (`SPIN_VARIABLE_<NAME>`) besides the suite's.
+    async fn start_with(http: &reqwest::Client, variables: &[(&str, &str)]) -> Self {
         let listen = setting("E2E_HTTP_ONLY_LISTEN");
         let log = std::fs::File::create(setting("E2E_HTTP_ONLY_LOG")).expect("a log file");
-        let child = Command::new("spin")
+        let mut command = Command::new("spin");
+        for (name, value) in variables {
+            command.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
+        }
+        let child = command
             .args([
                 "up",
                 "-f",
@@ -193,5 +206,90 @@ async fn an_order_whose_after_response_work_was_lost_completes_at_the_next_sched
             .await
             .expect("tickets");
     assert_eq!(tickets, 1);
+    spin.kill();
+}
+
+async fn me(http: &reqwest::Client, spin: &Spin, token: &str) -> StatusCode {
+    http.get(format!("{}/api/auth/me", spin.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("me")
+        .status()
+}
+
+#[tokio::test]
+#[ignore = "starts spin itself; scripts/e2e.sh runs it"]
+async fn a_token_secret_rotation_keeps_old_tokens_until_the_previous_secret_is_dropped() {
+    let http = reqwest::Client::new();
+    let old_secret = setting("SPIN_VARIABLE_JWT_SECRET");
+    let new_secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+
+    let spin = Spin::start(&http).await;
+    let email = format!("rotate-{}@example.com", uuid::Uuid::new_v4().simple());
+    let registered = http
+        .post(format!("{}/api/auth/register", spin.base))
+        .json(&json!({"email": email, "password": "correct horse battery", "name": "Rota"}))
+        .send()
+        .await
+        .expect("register");
+    let (status, account) = json_of(registered).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let old_token = account["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let refresh_token = account["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    spin.kill();
+
+    // Step 1: the new secret signs, the old one still verifies.
+    let rotating = [
+        ("jwt_secret", new_secret.as_str()),
+        ("jwt_secret_previous", old_secret.as_str()),
+    ];
+    let spin = Spin::start_with(&http, &rotating).await;
+    assert_eq!(
+        me(&http, &spin, &old_token).await,
+        StatusCode::OK,
+        "an old token during the rotation"
+    );
+    let refreshed = http
+        .post(format!("{}/api/auth/refresh", spin.base))
+        .json(&json!({"refresh_token": refresh_token}))
+        .send()
+        .await
+        .expect("refresh");
+    let (status, tokens) = json_of(refreshed).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "refresh tokens outlive a rotation: {tokens}"
+    );
+    let new_token = tokens["access_token"].as_str().expect("a token").to_owned();
+    assert_eq!(me(&http, &spin, &new_token).await, StatusCode::OK);
+    spin.kill();
+
+    // Step 2: the previous secret dropped; only the new one's tokens work.
+    let spin = Spin::start_with(
+        &http,
+        &[
+            ("jwt_secret", new_secret.as_str()),
+            ("jwt_secret_previous", ""),
+        ],
+    )
+    .await;
+    assert_eq!(
+        me(&http, &spin, &old_token).await,
+        StatusCode::UNAUTHORIZED,
+        "the old secret is retired"
+    );
+    assert_eq!(me(&http, &spin, &new_token).await, StatusCode::OK);
     spin.kill();
 }

@@ -20,7 +20,9 @@ there is any. The checks:
                      runs with fixed replicas, beside nothing but `health`
   spintainer         a SpinApp on a spinImage executor runs an HTTP component (the executor
                      always passes --listen, which only Spin's HTTP trigger accepts) and
-                     has a runtime config (it always passes --runtime-config-file)
+                     has a runtime config (it always passes --runtime-config-file); the
+                     spinImage is Spin 4.1 or later (`vX.Y.Z` tag) or `canary`: older Spins
+                     cannot run components built for the final WASI 0.3.0
   variables          what SpinApps set is declared in spin.toml, once; every required
                      variable is set by every SpinApp (Spin refuses to start otherwise,
                      whichever components run); variables whose default is a loopback
@@ -181,6 +183,18 @@ class SidecarConfig:
 
 
 # ----------------------------------------------------------------------------- manifests
+
+# The first Spin whose HTTP trigger speaks the final WASI 0.3.0 interface of spin-sdk 7.
+MIN_SPIN = (4, 1)
+
+
+def spin_image_is_recent(image: str) -> bool:
+    """A Spin image tagged `canary` (built from main) or `vX.Y.Z` at MIN_SPIN or later."""
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    if tag == "canary":
+        return True
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.\d+", tag)
+    return bool(match) and (int(match[1]), int(match[2])) >= MIN_SPIN
 
 
 def kind_name(doc: dict) -> str:
@@ -397,6 +411,9 @@ class Checker:
             config = ((executor or {}).get("spec") or {}).get("deploymentConfig") or {}
             if "spinImage" not in config:
                 continue
+            image = str(config["spinImage"])
+            if not spin_image_is_recent(image):
+                self.fail("spintainer", executor, f"spinImage {image}: needs Spin {MIN_SPIN[0]}.{MIN_SPIN[1]} or later (a vX.Y.Z tag) or canary")
             if not (self.runs(app) & http):
                 self.fail("spintainer", app, "runs no HTTP component: the spintainer passes `--listen`, which Spin rejects without an HTTP trigger")
             runtime = app["spec"].get("runtimeConfig") or {}

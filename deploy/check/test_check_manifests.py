@@ -148,6 +148,14 @@ def drop_env(docs, name):
 
 
 BROKEN = {
+    "spintainer-old-spin": (
+        lambda d: one(d, "SpinAppExecutor", "spintainer")["spec"]["deploymentConfig"].update(spinImage="ghcr.io/spinframework/spin:v4.0.2"),
+        "[spintainer] SpinAppExecutor/spintainer: spinImage ghcr.io/spinframework/spin:v4.0.2: needs Spin 4.1 or later",
+    ),
+    "spintainer-untagged-spin": (
+        lambda d: one(d, "SpinAppExecutor", "spintainer")["spec"]["deploymentConfig"].update(spinImage="ghcr.io/spinframework/spin"),
+        "[spintainer] SpinAppExecutor/spintainer: spinImage ghcr.io/spinframework/spin: needs Spin 4.1 or later",
+    ),
     # a: Kubernetes' schemas
     "deployment-unknown-field": (
         lambda d: sidecar(d)["spec"]["template"]["spec"]["containers"][0].update(restartPolicyy="Always"),

@@ -31,10 +31,16 @@ impl Spin {
         Self::start_with(http, &[]).await
     }
 
-    /// With these Spin variables (`SPIN_VARIABLE_<NAME>`) besides the suite's.
+    /// With these Spin variables (`SPIN_VARIABLE_<NAME>`) besides the suite's, on a free
+    /// loopback port of its own, logging to `$E2E_SPIN_LOG_DIR/spin-<port>.log`.
     async fn start_with(http: &reqwest::Client, variables: &[(&str, &str)]) -> Self {
-        let listen = setting("E2E_HTTP_ONLY_LISTEN");
-        let log = std::fs::File::create(setting("E2E_HTTP_ONLY_LOG")).expect("a log file");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let log_path = format!("{}/spin-{port}.log", setting("E2E_SPIN_LOG_DIR"));
+        let log = std::fs::File::create(&log_path).expect("a log file");
         let mut command = Command::new("spin");
         for (name, value) in variables {
             command.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
@@ -56,19 +62,24 @@ impl Spin {
             .process_group(0)
             .spawn()
             .expect("spin starts");
-        let spin = Self {
+        let mut spin = Self {
             child,
             base: format!("http://{listen}"),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            // Only this spin may answer: one that exited leaves the port to others.
+            if let Ok(Some(exit)) = spin.child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("spin up exited ({exit}) before answering:\n{log}");
+            }
             let health = http.get(format!("{}/api/health", spin.base)).send().await;
             if health.is_ok_and(|answer| answer.status().is_success()) {
                 return spin;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("spin up -f deploy/http-only/spin.toml did not answer within 60 s");
+        panic!("spin up -f deploy/http-only/spin.toml did not answer within 60 s: {log_path}");
     }
 
     /// SIGKILL to spin and its trigger: nothing gets to finish.

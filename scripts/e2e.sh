@@ -36,8 +36,15 @@ logs() {
   echo "--- sidecar log ---" >&2; tail -n 20 "$work/sidecar.log" >&2
 }
 
+# tb-db and the sidecar as the images have them (static, scripts/build-images.sh), so that
+# scripts/test.sh compiles them once.
+native_target=x86_64-unknown-linux-musl
+rustup target list --installed 2>/dev/null | grep -qx "$native_target" || rustup target add "$native_target"
+cargo build --quiet --release --target "$native_target" -p ticketbuster-sidecar -p ticketbuster-db
+native_bin="target/$native_target/release"
+
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" cargo run --quiet --release -p ticketbuster-db --bin tb-db -- setup
+DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" "$native_bin/tb-db" setup
 redis-cli -h 127.0.0.1 -n 1 flushdb >/dev/null
 
 TICKETBUSTER_KEYS_DIR="$work/keys" . scripts/dev-keys.sh
@@ -85,10 +92,9 @@ E2E_SPIN_LOG_DIR="$work" E2E_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$d
   --test e2e_spin_restarts -- --ignored --nocapture --test-threads=1 || { tail -n 30 "$work"/spin-*.log >&2; exit 1; }
 
 echo "[e2e] the full app: spin.toml with the sidecar" >&2
-cargo build --quiet --release -p ticketbuster-sidecar
 SIDECAR_LISTEN="$sidecar_listen" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
   REDIS_URL="redis://127.0.0.1:6379" JWT_SECRET="$SPIN_VARIABLE_JWT_SECRET" \
-  target/release/ticketbuster-sidecar >"$work/sidecar.log" 2>&1 &
+  "$native_bin/ticketbuster-sidecar" >"$work/sidecar.log" 2>&1 &
 sidecar_pid=$!
 export SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws"
 full_app=(--runtime-config-file "$work/runtime-config.toml")

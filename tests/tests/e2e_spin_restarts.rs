@@ -104,6 +104,20 @@ async fn json_of(answer: reqwest::Response) -> (StatusCode, Value) {
     (status, answer.json().await.unwrap_or(Value::Null))
 }
 
+/// A new account through spin's register endpoint: its tokens and user.
+async fn register(http: &reqwest::Client, spin: &Spin, name: &str) -> Value {
+    let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+    let registered = http
+        .post(format!("{}/api/auth/register", spin.base))
+        .json(&json!({"email": email, "password": "correct horse battery", "name": name}))
+        .send()
+        .await
+        .expect("register");
+    let (status, account) = json_of(registered).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    account
+}
+
 async fn order_status(db: &sqlx::PgPool, order_id: &str) -> String {
     sqlx::query_scalar("SELECT status FROM orders.orders WHERE id = $1::uuid")
         .bind(order_id)
@@ -127,15 +141,7 @@ async fn an_order_whose_after_response_work_was_lost_completes_at_the_next_sched
     let jobs_token = setting("SPIN_VARIABLE_JOBS_TOKEN");
 
     let spin = Spin::start(&http).await;
-    let email = format!("lost-{}@example.com", uuid::Uuid::new_v4().simple());
-    let registered = http
-        .post(format!("{}/api/auth/register", spin.base))
-        .json(&json!({"email": email, "password": "correct horse battery", "name": "Lost"}))
-        .send()
-        .await
-        .expect("register");
-    let (status, account) = json_of(registered).await;
-    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let account = register(&http, &spin, "lost").await;
     let token = account["access_token"]
         .as_str()
         .expect("a token")
@@ -241,15 +247,7 @@ async fn a_token_secret_rotation_keeps_old_tokens_until_the_previous_secret_is_d
     );
 
     let spin = Spin::start(&http).await;
-    let email = format!("rotate-{}@example.com", uuid::Uuid::new_v4().simple());
-    let registered = http
-        .post(format!("{}/api/auth/register", spin.base))
-        .json(&json!({"email": email, "password": "correct horse battery", "name": "Rota"}))
-        .send()
-        .await
-        .expect("register");
-    let (status, account) = json_of(registered).await;
-    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let account = register(&http, &spin, "rotate").await;
     let old_token = account["access_token"]
         .as_str()
         .expect("a token")

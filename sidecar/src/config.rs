@@ -64,7 +64,7 @@ impl Config {
             ),
             redis_url: text("REDIS_URL", "redis://127.0.0.1:6379"),
             jwt_secret,
-            jwt_secret_previous: lookup("JWT_SECRET_PREVIOUS").filter(|s| !s.trim().is_empty()),
+            jwt_secret_previous: lookup("JWT_SECRET_PREVIOUS"),
             heartbeat: millis("HEARTBEAT_MS", 15_000)?,
             send_queue: number("SEND_QUEUE", lookup("SEND_QUEUE"), 256)?.max(1) as usize,
             max_event_subscriptions: number(

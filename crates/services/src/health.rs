@@ -32,12 +32,12 @@ pub async fn handle(backend: &impl Backend, settlement: Settlement, req: Request
         return web::error(&ApiError::method_not_allowed());
     }
     let report = Report::read(backend, settlement).await;
-    let deaf =
-        settlement == Settlement::Worker && report.workers.is_some_and(|w| w.subscribers == 0);
     let failing = match probe {
         Probe::Report => !report.reachable(),
         Probe::Ready => !report.problems().is_empty(),
-        Probe::Worker => deaf,
+        Probe::Worker => report
+            .workers
+            .is_some_and(|w| pipeline::unheard(&w, settlement)),
     };
     let status = if failing {
         StatusCode::SERVICE_UNAVAILABLE

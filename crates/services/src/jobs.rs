@@ -92,10 +92,7 @@ async fn route(
 }
 
 /// Runs every job once. Settling comes first: it is what buyers wait for.
-pub async fn run(
-    backend: &impl Backend,
-    worker: &WorkerSettings,
-) -> Result<JobsReport, BackendError> {
+async fn run(backend: &impl Backend, worker: &WorkerSettings) -> Result<JobsReport, BackendError> {
     let orders_overdue = outbox::take_back_overdue(backend).await?.len();
     let settled = worker::drain(backend, worker, None).await?;
     Ok(JobsReport {

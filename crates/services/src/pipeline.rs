@@ -93,11 +93,16 @@ pub async fn worker_run_begins(backend: &impl Backend, flag_key: &str) -> Result
         .map(drop)
 }
 
-/// What is wrong with the pipeline, in words; empty when nothing is. A worker must listen
-/// only where orders are settled by one ([`Settlement::Worker`]).
+/// Whether orders wait for a worker that nobody runs: a worker must listen only where
+/// orders are settled by one ([`Settlement::Worker`]).
+pub fn unheard(workers: &Workers, settlement: Settlement) -> bool {
+    settlement == Settlement::Worker && workers.subscribers == 0
+}
+
+/// What is wrong with the pipeline, in words; empty when nothing is.
 pub fn problems(backlog: &Backlog, workers: &Workers, settlement: Settlement) -> Vec<String> {
     let mut problems = Vec::new();
-    if settlement == Settlement::Worker && workers.subscribers == 0 {
+    if unheard(workers, settlement) {
         problems.push(format!(
             "no order worker listens on the {ORDERS_CHANNEL:?} channel"
         ));

@@ -16,7 +16,6 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use ipnet::IpNet;
-
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::rate_limit::{Decision, RateRule, decide};
 
@@ -82,7 +81,7 @@ end
 return string.format('1 %d %d 0', math.floor((now - allow_at) / interval), math.ceil(new_tat - now))
 ";
 
-/// Proxies whose `X-Forwarded-For` is believed: exact addresses.
+/// Proxies whose `X-Forwarded-For` is believed: addresses and networks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 

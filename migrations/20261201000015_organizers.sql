@@ -189,3 +189,46 @@ BEGIN
     RETURN QUERY SELECT 'cancelled', c.order_id, c.user_id, c.was FROM cancelled_orders c;
 END
 $$;
+
+-- The organizer's sales figures and the event's cancellation read an event's orders.
+CREATE INDEX orders_by_event ON orders.orders (event_id, created_at);
+
+-- Writes an event, its tiers and its seats (numbered 1..n per row) from a draft the
+-- organizer service has already validated, and audits it, in one transaction.
+-- p_draft: {slug, title, category, description, venue, city, starts_at, ends_at,
+-- sales_start, sales_end, max_tickets_per_account, tiers: [{name, price_cents}],
+-- sections: [{name, rows: [{name, seats, tier}]}]}.
+CREATE FUNCTION catalog.create_event(p_organizer_id uuid, p_draft jsonb)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint;
+    v_seats bigint;
+BEGIN
+    INSERT INTO catalog.events (slug, title, category, description, venue, city, starts_at, ends_at,
+                                status, organizer_id, sales_start, sales_end, max_tickets_per_account)
+    VALUES (p_draft->>'slug', p_draft->>'title', p_draft->>'category', p_draft->>'description',
+            p_draft->>'venue', p_draft->>'city', (p_draft->>'starts_at')::timestamptz,
+            (p_draft->>'ends_at')::timestamptz, 'draft', p_organizer_id,
+            (p_draft->>'sales_start')::timestamptz, (p_draft->>'sales_end')::timestamptz,
+            (p_draft->>'max_tickets_per_account')::integer)
+    RETURNING id INTO v_id;
+    INSERT INTO catalog.price_tiers (event_id, name, price_cents)
+    SELECT v_id, t->>'name', (t->>'price_cents')::bigint
+    FROM jsonb_array_elements(p_draft->'tiers') WITH ORDINALITY AS tiers(t, i)
+    ORDER BY i;
+    INSERT INTO catalog.seats (event_id, tier_id, section, row_label, number)
+    SELECT v_id, pt.id, s->>'name', r->>'name', n
+    FROM jsonb_array_elements(p_draft->'sections') WITH ORDINALITY AS sections(s, si)
+    CROSS JOIN LATERAL jsonb_array_elements(s->'rows') WITH ORDINALITY AS rows(r, ri)
+    CROSS JOIN LATERAL generate_series(1, (r->>'seats')::integer) AS n
+    JOIN catalog.price_tiers pt ON pt.event_id = v_id AND pt.name = r->>'tier'
+    ORDER BY si, ri, n;
+    GET DIAGNOSTICS v_seats = ROW_COUNT;
+    INSERT INTO catalog.audit_log (actor_id, actor, action, event_id, detail)
+    SELECT p_organizer_id, u.email, 'event.create', v_id,
+           jsonb_build_object('title', p_draft->>'title', 'seats', v_seats)
+    FROM auth.users u WHERE u.id = p_organizer_id;
+    RETURN v_id;
+END
+$$;

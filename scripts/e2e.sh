@@ -21,6 +21,7 @@ db=ticketbuster_e2e
 work=$(mktemp -d)
 spin_pid=""
 sidecar_pid=""
+oidc_pid=""
 stop_spin() {
   [ -n "$spin_pid" ] && kill "$spin_pid" 2>/dev/null && wait "$spin_pid" 2>/dev/null
   spin_pid=""
@@ -28,6 +29,7 @@ stop_spin() {
 cleanup() {
   stop_spin
   [ -n "$sidecar_pid" ] && kill "$sidecar_pid" 2>/dev/null && wait "$sidecar_pid" 2>/dev/null
+  [ -n "$oidc_pid" ] && kill "$oidc_pid" 2>/dev/null && wait "$oidc_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -56,6 +58,15 @@ type = "redis"
 url = "redis://127.0.0.1:6379/1"
 TOML
 
+# A real OpenID Connect provider on loopback (tests/oidc): the apps accept its tokens too.
+(cd tests/oidc && exec node provider.mjs) >"$work/oidc.out" 2>"$work/oidc.log" &
+oidc_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/oidc.out" ] && break; sleep 0.2; done
+E2E_OIDC_PROVIDER=$(head -n 1 "$work/oidc.out")
+oidc_issuer=$(node -e 'console.log(JSON.parse(process.argv[1]).issuer)' "$E2E_OIDC_PROVIDER")
+export E2E_OIDC_PROVIDER SPIN_VARIABLE_OIDC_ISSUER="$oidc_issuer" SPIN_VARIABLE_OIDC_ORIGIN="$oidc_issuer" \
+  SPIN_VARIABLE_OIDC_AUDIENCE=ticketbuster-api
+
 spin build >/dev/null
 spin build -f deploy/http-only/spin.toml >/dev/null
 export SPIN_VARIABLE_DB_URL="host=127.0.0.1 port=5432 user=postgres dbname=$db"
@@ -79,6 +90,7 @@ start_spin() {
 # api_suite <deployment>: http-only or full.
 api_suite() {
   E2E_DEPLOYMENT="$1" E2E_HOLD_TTL_SECONDS=3 TICKETBUSTER_URL="http://$listen" \
+    E2E_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
     cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture || { logs; exit 1; }
 }
 
@@ -105,4 +117,12 @@ stop_spin
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 curl -fs "http://$sidecar_listen/health" >/dev/null || { logs; echo "the sidecar is not healthy" >&2; exit 1; }
 start_spin 600 "${full_app[@]}"
-(cd frontend && TICKETBUSTER_URL="http://$listen" node e2e/run.mjs) || { logs; exit 1; }
+# The browser suite's organizer: an account registered through the API, made an organizer
+# the way an operator does.
+organizer_email="organizer-$(date +%s)@example.com"
+organizer_password=$(openssl rand -hex 12)
+curl -fsS -o /dev/null -H 'content-type: application/json' "http://$listen/api/auth/register" \
+  -d "{\"email\":\"$organizer_email\",\"password\":\"$organizer_password\",\"name\":\"Olga Organizer\"}"
+DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" "$native_bin/tb-db" grant-role "$organizer_email" organizer
+(cd frontend && TICKETBUSTER_URL="http://$listen" E2E_ORGANIZER_EMAIL="$organizer_email" \
+  E2E_ORGANIZER_PASSWORD="$organizer_password" node e2e/run.mjs) || { logs; exit 1; }

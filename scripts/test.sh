@@ -42,6 +42,9 @@ rm -f "$vitest_report"
 step "Kubernetes manifests (deploy/kubernetes): kustomize, Kubernetes and SpinKube schemas, agreement with spin.toml"
 counted scripts/check-deploy.sh
 
+step "OpenID Connect provider for the OIDC tests (tests/oidc: oidc-provider)"
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error >&2)
+
 step "unit, API and race tests (real PostgreSQL and Redis)"
 counted cargo test --workspace --quiet
 

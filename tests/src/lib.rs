@@ -2,23 +2,29 @@
 //! PostgreSQL server and a private key prefix on the real Redis, and calls the services
 //! exactly as the Spin components do.
 
+pub mod oidc;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use ticketbuster_domain::account::Role;
 use ticketbuster_domain::holds::HoldPolicy;
 use ticketbuster_domain::orders::PaymentProvider;
 use ticketbuster_domain::tickets::{TicketSigner, TicketVerifier};
 use ticketbuster_domain::token::TokenIssuer;
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::auth::AuthSettings;
+use ticketbuster_services::checkins::CheckinSettings;
 use ticketbuster_services::holds::HoldSettings;
+use ticketbuster_services::identity::{Authenticator, ExternalIssuer};
 use ticketbuster_services::orders::{OrderSettings, QrRenderer, Settlement};
+use ticketbuster_services::organizer::{self, OrganizerSettings};
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::worker::{self, RunReport, WorkerError, WorkerSettings};
-use ticketbuster_services::{auth, catalog, health, holds, orders};
+use ticketbuster_services::{auth, catalog, checkins, health, holds, orders};
 
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_SERVER_URL")
@@ -34,6 +40,8 @@ pub struct TestApp {
     pub auth: Arc<AuthSettings>,
     pub holds: Arc<HoldSettings>,
     pub orders: Arc<OrderSettings>,
+    pub checkins: Arc<CheckinSettings>,
+    pub organizer: Arc<OrganizerSettings>,
     pub db_name: String,
     /// The access-token secret, for a sidecar that must accept this app's tokens.
     pub jwt_secret: String,
@@ -90,6 +98,8 @@ pub enum Service {
     Holds,
     Orders,
     Health,
+    Checkins,
+    Organizer,
 }
 
 impl TestApp {
@@ -124,23 +134,34 @@ impl TestApp {
         let issuer = TokenIssuer::from_secret(&jwt_secret).expect("a long enough secret");
         let limits = || RateLimits::new(rules, TrustedProxies::default());
         let auth = AuthSettings::new(issuer, limits());
+        let authenticator = || Authenticator::local(auth.issuer.verifier());
         let holds = HoldSettings {
-            verifier: auth.issuer.verifier(),
+            authenticator: authenticator(),
             policy,
             limits: limits(),
         };
         let signing_key = jwt_simple::prelude::Ed25519KeyPair::generate().to_pem();
         let orders = OrderSettings {
-            verifier: auth.issuer.verifier(),
+            authenticator: authenticator(),
             signer: TicketSigner::from_pem(&signing_key).expect("a ticket signing key"),
             limits: limits(),
             settlement: Settlement::Worker,
+        };
+        let organizer = OrganizerSettings {
+            authenticator: authenticator(),
+            limits: limits(),
+        };
+        let checkins = CheckinSettings {
+            authenticator: authenticator(),
+            tickets: orders.signer.verifier(),
         };
         Self {
             backend,
             auth: Arc::new(auth),
             holds: Arc::new(holds),
             orders: Arc::new(orders),
+            checkins: Arc::new(checkins),
+            organizer: Arc::new(organizer),
             db_name,
             jwt_secret,
         }
@@ -148,6 +169,26 @@ impl TestApp {
 
     pub fn pool(&self) -> &PgPool {
         &self.backend.pool
+    }
+
+    /// An authenticator of this app's own access tokens, for settings a test makes.
+    pub fn authenticator(&self) -> Authenticator {
+        Authenticator::local(self.auth.issuer.verifier())
+    }
+
+    /// Accepts `issuer`'s access tokens in every service too, beside this app's own.
+    pub fn trust_issuer(&mut self, issuer: &ExternalIssuer) {
+        let unshared = "the settings are not shared yet";
+        let auth = Arc::get_mut(&mut self.auth).expect(unshared);
+        auth.authenticator.trust(issuer.clone());
+        let holds = Arc::get_mut(&mut self.holds).expect(unshared);
+        holds.authenticator.trust(issuer.clone());
+        let orders = Arc::get_mut(&mut self.orders).expect(unshared);
+        orders.authenticator.trust(issuer.clone());
+        let checkins = Arc::get_mut(&mut self.checkins).expect(unshared);
+        checkins.authenticator.trust(issuer.clone());
+        let organizer = Arc::get_mut(&mut self.organizer).expect(unshared);
+        organizer.authenticator.trust(issuer.clone());
     }
 
     /// Another backend on this app's database, as a second instance or replica would
@@ -175,6 +216,8 @@ impl TestApp {
             Service::Holds => holds::handle(&self.backend, &self.holds, req).await,
             Service::Orders => orders::handle(&self.backend, &self.orders, &NativeQr, req).await,
             Service::Health => health::handle(&self.backend, self.orders.settlement, req).await,
+            Service::Checkins => checkins::handle(&self.backend, &self.checkins, req).await,
+            Service::Organizer => organizer::handle(&self.backend, &self.organizer, req).await,
         }
     }
 
@@ -198,20 +241,23 @@ impl TestApp {
 
     /// A customer row written directly, with an access token the holds service accepts.
     pub async fn customer(&self) -> Customer {
+        self.account(Role::Customer).await
+    }
+
+    /// An account of `role` written directly (e-mail `<id>@example.com`), with an access token.
+    pub async fn account(&self, role: Role) -> Customer {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
         let id: String = sqlx::query_scalar(
-            "INSERT INTO auth.users (email, name, password_hash)
-             VALUES ($1, 'Buyer', '$argon2id$placeholder') RETURNING id::text",
+            "INSERT INTO auth.users (email, name, password_hash, role)
+             VALUES ($1, 'Buyer', '$argon2id$placeholder', $2) RETURNING id::text",
         )
-        .bind(format!("{}@example.com", uuid::Uuid::new_v4().simple()))
+        .bind(&email)
+        .bind(role.as_str())
         .fetch_one(self.pool())
         .await
-        .expect("insert a customer");
-        let token = self
-            .auth
-            .issuer
-            .issue(&id, ticketbuster_domain::account::Role::Customer)
-            .expect("issue a token");
-        Customer { id, token }
+        .expect("insert an account");
+        let token = self.auth.issuer.issue(&id, role).expect("issue a token");
+        Customer { id, token, email }
     }
 
     /// A published event starting in 30 days with `sections` × `rows` × `seats` seats at 50.00 EUR.
@@ -488,6 +534,7 @@ impl TestApp {
 pub struct Customer {
     pub id: String,
     pub token: String,
+    pub email: String,
 }
 
 pub struct Fixture {

@@ -108,6 +108,22 @@ impl Client {
         (body["access_token"].as_str().unwrap().to_owned(), body)
     }
 
+    /// The order at `status_url` once it completed (within 10 seconds).
+    async fn completed(&self, status_url: &str, token: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, order) = self.get(status_url, Some(token)).await;
+            if order["status"] == "COMPLETED" {
+                return order;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the order never completed: {order}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn stadium(&self) -> (i64, Vec<i64>) {
         let (_, list) = self.get("/api/events?q=Stadium%20Tour", None).await;
         let id = list["items"][0]["id"]
@@ -392,16 +408,9 @@ async fn an_order_through_spin_completes_and_its_ticket_qr_verifies() {
         "a retry finds the same order"
     );
 
-    let status_url = placed["status_url"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let order = loop {
-        let (_, order) = app.get(status_url, Some(&eva)).await;
-        if order["status"] == "COMPLETED" || Instant::now() > deadline {
-            break order;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(order["status"], "COMPLETED", "{order}");
+    let order = app
+        .completed(placed["status_url"].as_str().unwrap(), &eva)
+        .await;
 
     let (_, tickets) = app
         .get(order["tickets_url"].as_str().unwrap(), Some(&eva))
@@ -522,5 +531,254 @@ async fn limits_caps_and_headers_through_spin() {
         assert_eq!(listening, Some(0), "{ready}");
     } else {
         assert!(listening >= Some(1), "{ready}");
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_checks_in_once_at_the_gate_through_spin() {
+    let Some(base) = target() else { return };
+    let app = Client::connect(base).await;
+    let db = sqlx::PgPool::connect(
+        &std::env::var("E2E_DATABASE_URL").expect("scripts/e2e.sh sets E2E_DATABASE_URL"),
+    )
+    .await
+    .expect("the e2e database");
+    let (buyer, _) = app.register("gina").await;
+    let (event, free) = app.stadium().await;
+    let (status, held) = app
+        .post(
+            &format!("/api/events/{event}/holds"),
+            Some(&buyer),
+            json!({"seat_ids": [free[0]]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let (_, _, placed) = app
+        .send(
+            app.http
+                .post(app.url("/api/orders"))
+                .bearer_auth(&buyer)
+                .header("idempotency-key", "e2e-gate")
+                .json(&json!({"hold_id": held["hold_id"]})),
+        )
+        .await;
+    let order = app
+        .completed(placed["status_url"].as_str().unwrap(), &buyer)
+        .await;
+    let (_, tickets) = app
+        .get(order["tickets_url"].as_str().unwrap(), Some(&buyer))
+        .await;
+    let ticket = &tickets["items"][0];
+
+    // A gate account of the event, named as an organizer would; its next sign-in says gate.
+    let (_, gate) = app.register("gate").await;
+    let email = gate["user"]["email"].as_str().unwrap();
+    sqlx::query(
+        "WITH gate AS (UPDATE auth.users SET role = 'gate' WHERE email = $1 RETURNING id)
+         INSERT INTO catalog.gate_staff (event_id, user_id, added_by) SELECT $2, id, id FROM gate",
+    )
+    .bind(email)
+    .bind(event)
+    .execute(&db)
+    .await
+    .expect("name the gate staff");
+    let (status, login) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let gate = login["access_token"].as_str().unwrap();
+
+    let (status, events) = app.get("/api/checkins/events", Some(gate)).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert_eq!(events["events"][0]["id"], event);
+    let scan = json!({"code": ticket["code"], "nonce": "e2e-1"});
+    let (status, first) = app.post("/api/checkins", Some(gate), scan.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["status"], "ok", "{first}");
+    assert_eq!(first["ticket_id"], ticket["ticket_id"]);
+    let (_, retried) = app.post("/api/checkins", Some(gate), scan).await;
+    assert_eq!(
+        retried, first,
+        "a retry with the same nonce gets the same answer"
+    );
+    let (_, second) = app
+        .post("/api/checkins", Some(gate), json!({"code": ticket["code"]}))
+        .await;
+    assert_eq!(second["status"], "already_redeemed", "{second}");
+    assert!(second["first_checkin_at"].is_string(), "{second}");
+    let (status, refused) = app
+        .post(
+            "/api/checkins",
+            Some(&buyer),
+            json!({"code": ticket["code"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+
+    let (status, bundle) = app
+        .get(&format!("/api/events/{event}/gate-bundle"), Some(gate))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    assert_eq!(bundle["keys"][0]["crv"], "Ed25519");
+    assert!(
+        bundle["checked_in"]
+            .as_array()
+            .unwrap()
+            .contains(&ticket["ticket_id"]),
+        "{bundle}"
+    );
+}
+
+#[tokio::test]
+async fn an_organizer_sells_an_event_of_their_own_through_spin() {
+    let Some(base) = target() else { return };
+    let app = Client::connect(base).await;
+    let db = sqlx::PgPool::connect(
+        &std::env::var("E2E_DATABASE_URL").expect("scripts/e2e.sh sets E2E_DATABASE_URL"),
+    )
+    .await
+    .expect("the e2e database");
+    let (customer_token, registered) = app.register("olga").await;
+    let email = registered["user"]["email"].as_str().unwrap().to_owned();
+    ticketbuster_db::grant_role(&db, &email, ticketbuster_db::GrantedRole::Organizer)
+        .await
+        .expect("grant the organizer role");
+    let (_, login) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+        .await;
+    let organizer = login["access_token"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now();
+    let at = |days: i64| (now + chrono::Duration::days(days)).to_rfc3339();
+    let mut draft = json!({
+        "title": "Spin Quartet", "category": "concert", "venue": "Loop Hall", "city": "Madrid",
+        "starts_at": at(20), "sales_start": at(-1),
+        "tiers": [{"name": "Hall", "price_cents": 3000}],
+        "sections": [{"name": "Hall", "rows": [{"name": "A", "seats": 4, "tier": "Hall"}]}]
+    });
+    let (status, _) = app
+        .post(
+            "/api/organizer/events",
+            Some(&customer_token),
+            draft.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a customer's token");
+    draft["sections"][0]["rows"][0]["tier"] = json!("Gold");
+    let (status, refused) = app
+        .post("/api/organizer/events", Some(&organizer), draft.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["path"], "sections[0].rows[0].tier");
+    draft["sections"][0]["rows"][0]["tier"] = json!("Hall");
+    let (status, created) = app
+        .post("/api/organizer/events", Some(&organizer), draft)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let event = created["id"].as_i64().unwrap();
+    let base = format!("/api/organizer/events/{event}");
+    let (status, published) = app
+        .post(&format!("{base}/publish"), Some(&organizer), json!({}))
+        .await;
+    assert_eq!(
+        (status, &published["status"]),
+        (StatusCode::OK, &json!("published"))
+    );
+
+    let (buyer, _) = app.register("bea").await;
+    let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
+    let seat = seats_of(&map).next().expect("a seat")["id"].clone();
+    let (status, held) = app
+        .post(
+            &format!("/api/events/{event}/holds"),
+            Some(&buyer),
+            json!({"seat_ids": [seat]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let (_, _, placed) = app
+        .send(
+            app.http
+                .post(app.url("/api/orders"))
+                .bearer_auth(&buyer)
+                .header("idempotency-key", "e2e-organizer")
+                .json(&json!({"hold_id": held["hold_id"]})),
+        )
+        .await;
+    let status_url = placed["status_url"].as_str().unwrap().to_owned();
+    app.completed(&status_url, &buyer).await;
+
+    let (status, sales) = app.get(&format!("{base}/sales"), Some(&organizer)).await;
+    assert_eq!(status, StatusCode::OK, "{sales}");
+    assert_eq!(
+        sales["totals"],
+        json!({"sold": 1, "held": 0, "available": 3})
+    );
+    assert_eq!(sales["revenue_cents"], 3000);
+    let csv = app
+        .http
+        .get(app.url(&format!("{base}/attendees.csv")))
+        .bearer_auth(&organizer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("Hall / A /"), "{csv}");
+
+    let (_, staff) = app.register("gil").await;
+    let (status, named) = app
+        .post(
+            &format!("{base}/gate-staff"),
+            Some(&organizer),
+            json!({"email": staff["user"]["email"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{named}");
+
+    let (status, cancelled) = app
+        .post(&format!("{base}/cancel"), Some(&organizer), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["cancelled_orders"], 1);
+    let (_, order) = app.get(&status_url, Some(&buyer)).await;
+    assert_eq!(order["status"], "CANCELLED", "{order}");
+}
+
+#[tokio::test]
+async fn an_external_issuers_tokens_work_through_spin() {
+    use ticketbuster_tests::oidc::{ES256, OTHER_AUDIENCE, OidcProvider, RS256};
+    let Some(base) = target() else { return };
+    let Ok(started) = std::env::var("E2E_OIDC_PROVIDER") else {
+        eprintln!("SKIPPED: E2E_OIDC_PROVIDER is not set (scripts/e2e.sh starts the provider)");
+        return;
+    };
+    let provider = OidcProvider::already_running(&started);
+    let client = Client::connect(base).await;
+    let mut accounts = Vec::new();
+    for resource in [RS256, ES256] {
+        let token = provider.token("bob", resource).await;
+        let (status, me) = client.get("/api/auth/me", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{resource}: {me}");
+        assert_eq!(me["email"], "bob@example.com");
+        accounts.push(me["id"].clone());
+        let (status, orders) = client.get("/api/orders", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{orders}");
+    }
+    assert_eq!(accounts[0], accounts[1], "one subject, one account");
+    for refused in [
+        provider.token("bob", OTHER_AUDIENCE).await,
+        provider.impostor_token("bob", RS256).await,
+    ] {
+        let (status, body) = client.get("/api/auth/me", Some(&refused)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     }
 }

@@ -241,7 +241,7 @@ async fn bad_input_answers_a_clear_4xx_and_changes_nothing() {
                 token,
                 Some(json!({"seat_ids": [past_event.seat_ids[0]]})),
             ),
-            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
         ),
         (
             "no token",

@@ -116,6 +116,8 @@ fn service_for(path: &str) -> Service {
         p if p.ends_with("/holds") || p.starts_with("/api/holds") => Service::Holds,
         p if p.starts_with("/api/orders") || p.starts_with("/api/tickets/") => Service::Orders,
         p if p.starts_with("/api/health") => Service::Health,
+        p if p.starts_with("/api/checkins") || p.ends_with("/gate-bundle") => Service::Checkins,
+        p if p.starts_with("/api/organizer/") => Service::Organizer,
         _ => Service::Catalog,
     }
 }
@@ -128,6 +130,8 @@ fn component_of(service: Service) -> &'static str {
         Service::Holds => "seat-lock",
         Service::Orders => "orders",
         Service::Health => "health",
+        Service::Checkins => "checkin",
+        Service::Organizer => "organizer",
     }
 }
 

@@ -75,7 +75,7 @@ async fn hold_via(
 
 fn instance(app: &TestApp, per_account: &str) -> HoldSettings {
     HoldSettings {
-        verifier: app.auth.issuer.verifier(),
+        authenticator: app.authenticator(),
         policy: HoldPolicy::default().without_account_caps(),
         limits: RateLimits::new(
             RateRules {

@@ -1,11 +1,14 @@
-//! Database setup: migrations from `migrations/` and the demo catalog.
+//! Database setup: migrations from `migrations/`, the demo catalog, and the roles an
+//! operator grants.
 
+mod roles;
 mod seed;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, PgConnection};
 
+pub use roles::{GrantedRole, OPERATOR_ACTOR, RoleChange, RoleError, grant_role, revoke_role};
 pub use seed::{SeedReport, seed};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");

@@ -5,9 +5,12 @@
 pub mod account;
 pub mod cache;
 pub mod catalog;
+pub mod checkins;
 pub mod error;
+pub mod event_draft;
 pub mod holds;
 pub mod ids;
+pub mod oidc;
 pub mod orders;
 pub mod rate_limit;
 pub mod tickets;

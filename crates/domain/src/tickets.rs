@@ -3,6 +3,7 @@
 //! than stored: jwt-simple adds noise to each signature, so codes differ, and all verify.
 
 use jwt_simple::prelude::*;
+use sha2::{Digest, Sha256};
 
 pub const TICKET_ISSUER: &str = "ticketbuster-tickets";
 
@@ -53,24 +54,76 @@ impl TicketSigner {
 
     pub fn verifier(&self) -> TicketVerifier {
         TicketVerifier {
-            key: self.key.public_key(),
+            keys: vec![self.key.public_key()],
         }
     }
 }
 
+/// Verifies ticket codes under the current public key and, during a rotation of the
+/// signing key, the previous one: codes fetched before the switch stay valid.
 pub struct TicketVerifier {
-    key: Ed25519PublicKey,
+    /// The current key first: it verifies nearly every code at the first try.
+    keys: Vec<Ed25519PublicKey>,
+}
+
+/// A public key as a JSON Web Key (RFC 8037), for scanners that verify codes offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketJwk {
+    pub kty: String,
+    pub crv: String,
+    /// The raw 32-byte public key, base64url without padding.
+    pub x: String,
+    /// The key's RFC 7638 thumbprint.
+    pub kid: String,
+}
+
+fn public_key_from_pem(pem: &str) -> Result<Ed25519PublicKey, String> {
+    Ed25519PublicKey::from_pem(pem.trim())
+        .map_err(|e| format!("not an Ed25519 public key in PEM: {e}"))
 }
 
 impl TicketVerifier {
     pub fn from_pem(pem: &str) -> Result<Self, String> {
-        Ed25519PublicKey::from_pem(pem.trim())
-            .map(|key| Self { key })
-            .map_err(|e| format!("not an Ed25519 public key in PEM: {e}"))
+        public_key_from_pem(pem).map(|key| Self { keys: vec![key] })
     }
 
+    /// Also accepts codes signed with the key whose public half is `previous`, unless it
+    /// is empty (no rotation under way).
+    pub fn with_previous(mut self, previous: Option<&str>) -> Result<Self, String> {
+        if let Some(previous) = previous.filter(|p| !p.trim().is_empty()) {
+            let key = public_key_from_pem(previous).map_err(|e| format!("previous key: {e}"))?;
+            self.keys.push(key);
+        }
+        Ok(self)
+    }
+
+    /// The current public key in PEM.
     pub fn public_key_pem(&self) -> String {
-        self.key.to_pem()
+        self.keys
+            .first()
+            .map(Ed25519PublicKey::to_pem)
+            .unwrap_or_default()
+    }
+
+    /// Every key a code may be signed with, current first.
+    pub fn jwks(&self) -> Vec<TicketJwk> {
+        self.keys
+            .iter()
+            .map(|key| {
+                let x =
+                    Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap_or_default();
+                // RFC 7638: the hash of the required members, in lexicographic order.
+                let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+                let kid = Base64UrlSafeNoPadding::encode_to_string(Sha256::digest(canonical))
+                    .unwrap_or_default();
+                TicketJwk {
+                    kty: "OKP".into(),
+                    crv: "Ed25519".into(),
+                    x,
+                    kid,
+                }
+            })
+            .collect()
     }
 
     /// The ticket a code names, if its signature is ours.
@@ -81,9 +134,13 @@ impl TicketVerifier {
             ..Default::default()
         };
         let claims = self
-            .key
-            .verify_token::<TicketClaims>(code, Some(options))
-            .map_err(|e| format!("not a valid ticket code: {e}"))?;
+            .keys
+            .iter()
+            .find_map(|key| {
+                key.verify_token::<TicketClaims>(code, Some(options.clone()))
+                    .ok()
+            })
+            .ok_or("not a valid ticket code: its signature is not ours")?;
         let issued_at = claims
             .issued_at
             .ok_or("the ticket code has no issue time")?
@@ -143,6 +200,51 @@ mod tests {
 
         assert!(self::signer().verifier().verify(&code).is_err());
         assert!(signer.verifier().verify("not-a-code").is_err());
+    }
+
+    #[test]
+    fn codes_of_the_previous_key_verify_during_a_rotation() {
+        let old = signer();
+        let new = signer();
+        let code = old.sign(&ticket()).unwrap();
+        assert!(new.verifier().verify(&code).is_err());
+        let rotating = new
+            .verifier()
+            .with_previous(Some(&old.verifier().public_key_pem()))
+            .unwrap();
+        assert_eq!(rotating.verify(&code).unwrap(), ticket());
+        assert_eq!(
+            rotating.verify(&new.sign(&ticket()).unwrap()).unwrap(),
+            ticket()
+        );
+        assert_eq!(rotating.jwks().len(), 2);
+        assert_eq!(
+            new.verifier()
+                .with_previous(Some(" "))
+                .unwrap()
+                .jwks()
+                .len(),
+            1
+        );
+        assert!(new.verifier().with_previous(Some("secret")).is_err());
+    }
+
+    #[test]
+    fn keys_are_published_as_rfc_8037_jwks_with_rfc_7638_ids() {
+        // RFC 8037, appendix A.2 and A.3: the example public key and its thumbprint.
+        let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+        let raw = Base64UrlSafeNoPadding::decode_to_vec(x, None).unwrap();
+        let pem = Ed25519PublicKey::from_bytes(&raw).unwrap().to_pem();
+        let jwks = TicketVerifier::from_pem(&pem).unwrap().jwks();
+        assert_eq!(
+            jwks,
+            [TicketJwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: x.into(),
+                kid: "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k".into(),
+            }]
+        );
     }
 
     #[test]

@@ -9,12 +9,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
-use ticketbuster_services::{Backend, BackendError, Param, Row, Value, json_array};
+use ticketbuster_services::backend::HTTP_TIMEOUT;
+use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Value, json_array};
 
 #[derive(Clone)]
 pub struct NativeBackend {
     pub pool: PgPool,
     pub redis: ConnectionManager,
+    http: reqwest::Client,
     /// Prepended to cache keys, so test databases sharing one Redis never see each other's entries.
     cache_prefix: String,
 }
@@ -36,9 +38,14 @@ impl NativeBackend {
         let redis = ConnectionManager::new_with_config(client, redis_config())
             .await
             .map_err(|e| BackendError::Redis(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .map_err(|e| BackendError::Http(e.to_string()))?;
         Ok(Self {
             pool,
             redis,
+            http,
             cache_prefix: cache_prefix.to_owned(),
         })
     }
@@ -175,6 +182,22 @@ impl Backend for NativeBackend {
         if let Err(e) = self.publish(channel, payload.as_bytes()).await {
             eprintln!("warning: a message on {channel} was not published: {e}");
         }
+    }
+
+    async fn http_get(&self, url: &str, max_bytes: usize) -> Result<HttpAnswer, BackendError> {
+        let failed = |e: reqwest::Error| BackendError::Http(format!("GET {url}: {e}"));
+        let mut response = self.http.get(url).send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(BackendError::Http(format!(
+                    "GET {url}: the answer is over {max_bytes} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpAnswer { status, body })
     }
 
     async fn eval(

@@ -8,9 +8,10 @@ use ticketbuster_domain::account::{
     DisplayName, Email, NewAccount, Password, RefreshToken, Role, hash_password,
     refresh_token_hash, verify_password,
 };
-use ticketbuster_domain::token::{ACCESS_TOKEN_SECONDS, Caller, TokenIssuer, TokenVerifier};
+use ticketbuster_domain::token::{ACCESS_TOKEN_SECONDS, TokenIssuer};
 
 use crate::backend::{Backend, Row};
+use crate::identity::{Authenticator, authenticate};
 use crate::rate_limit::{Limit, RateLimits, client_address, limited};
 use crate::web::{self, Request, Response};
 
@@ -18,16 +19,16 @@ pub const REFRESH_TOKEN_DAYS: i64 = 30;
 
 pub struct AuthSettings {
     pub issuer: TokenIssuer,
-    pub verifier: TokenVerifier,
+    pub authenticator: Authenticator,
     pub limits: RateLimits,
 }
 
 impl AuthSettings {
     pub fn new(issuer: TokenIssuer, limits: RateLimits) -> Self {
-        let verifier = issuer.verifier();
+        let authenticator = Authenticator::local(issuer.verifier());
         Self {
             issuer,
-            verifier,
+            authenticator,
             limits,
         }
     }
@@ -199,7 +200,11 @@ async fn login(
         format!("SELECT {USER_COLUMNS}, password_hash FROM auth.users WHERE email = $1::text");
     let rows = backend.query(&sql, &[email.as_str().into()]).await?;
     let user = rows.first();
-    let stored_hash = user.map(|u| u.text("password_hash")).transpose()?;
+    // Accounts of an external issuer's users have no password: refused as a wrong one.
+    let stored_hash = user
+        .map(|u| u.opt_text("password_hash"))
+        .transpose()?
+        .flatten();
     if !verify_password(&body.password, stored_hash.as_deref()) {
         settings
             .limits
@@ -284,7 +289,7 @@ async fn logout(
     settings: &AuthSettings,
     req: &Request,
 ) -> Result<Response, ApiError> {
-    let caller = web::caller(req, &settings.verifier)?;
+    let caller = authenticate(backend, &settings.authenticator, req).await?;
     let body: RefreshBody = web::parse_json(req)?;
     backend
         .execute(
@@ -306,11 +311,14 @@ async fn me(
     settings: &AuthSettings,
     req: &Request,
 ) -> Result<Response, ApiError> {
-    let Caller { user_id, .. } = web::caller(req, &settings.verifier)?;
+    let caller = authenticate(backend, &settings.authenticator, req).await?;
     let sql = format!("SELECT {USER_COLUMNS} FROM auth.users WHERE id = $1::text::uuid");
-    let rows = backend.query(&sql, &[user_id.into()]).await?;
+    let rows = backend.query(&sql, &[caller.user_id.into()]).await?;
     let user = rows
         .first()
         .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
-    Ok(web::json(StatusCode::OK, &user_json(user)?))
+    // The role in force for this token: an external issuer's token may give its own.
+    let mut user = user_json(user)?;
+    user["role"] = caller.role.as_str().into();
+    Ok(web::json(StatusCode::OK, &user))
 }

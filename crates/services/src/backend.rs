@@ -69,7 +69,19 @@ pub enum BackendError {
     Redis(String),
     #[error("column {column:?}: {problem}")]
     Column { column: String, problem: String },
+    #[error("outbound HTTP: {0}")]
+    Http(String),
 }
+
+/// The answer to an outbound HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// How long an outbound HTTP request may take, answer included.
+pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One result row; columns are looked up by name.
 #[derive(Debug, Clone)]
@@ -173,6 +185,11 @@ pub trait Backend {
         keys: &[&str],
         args: &[&str],
     ) -> Result<Option<String>, BackendError>;
+
+    /// `GET url` over outbound HTTP (Spin allows only the hosts of `allowed_outbound_hosts`).
+    /// An answer not complete within [`HTTP_TIMEOUT`], or with a body over `max_bytes`, is
+    /// an error.
+    async fn http_get(&self, url: &str, max_bytes: usize) -> Result<HttpAnswer, BackendError>;
 
     /// Milliseconds since the Unix epoch (the wall clock of Spin's host and of native code alike).
     fn now_ms(&self) -> i64 {

@@ -12,16 +12,17 @@ use ticketbuster_domain::ApiError;
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_domain::ids::{PublicId, RowId};
-use ticketbuster_domain::token::{Caller, TokenVerifier};
+use ticketbuster_domain::token::Caller;
 
 use crate::backend::{Backend, Param, query_one};
 use crate::catalog::invalidate_event;
+use crate::identity::{Authenticator, authenticate};
 use crate::rate_limit::{Limit, RateLimits, limited};
 use crate::seat_changes::{SeatChange, SeatStatus, seats_changed, seats_held};
 use crate::web::{self, Request, Response};
 
 pub struct HoldSettings {
-    pub verifier: TokenVerifier,
+    pub authenticator: Authenticator,
     pub policy: HoldPolicy,
     pub limits: RateLimits,
 }
@@ -44,7 +45,7 @@ async fn route(
     if !known_path {
         return Err(ApiError::not_found("no such hold endpoint"));
     }
-    let caller = web::caller(req, &settings.verifier)?;
+    let caller = authenticate(backend, &settings.authenticator, req).await?;
     match (segments.as_slice(), method) {
         (["api", "events", event_id, "holds"], Method::POST) => {
             let event_id = RowId::parse(event_id)
@@ -143,9 +144,7 @@ async fn create(
     let params = hold_params(event_id, &seats, &caller.user_id, &settings.policy);
     let row = query_one(backend, HOLD_SQL, &params).await?;
     if !row.bool("event_open")? {
-        return Err(ApiError::not_found(format!(
-            "event {event_id} does not exist or is not on sale"
-        )));
+        return Err(not_on_sale(backend, event_id).await);
     }
     if let Some(cap) = row.opt_text("cap")? {
         return Err(over_cap(
@@ -195,6 +194,61 @@ async fn create(
             "expires_at": row.text("expires_at")?,
         }),
     ))
+}
+
+/// Why an event refused a hold: it is not on sale yet (saying when sales open), no
+/// longer, or not at all.
+async fn not_on_sale(backend: &impl Backend, event_id: i64) -> ApiError {
+    match sales_phase(backend, event_id).await {
+        Ok(refusal) => refusal,
+        Err(e) => e,
+    }
+}
+
+async fn sales_phase(backend: &impl Backend, event_id: i64) -> Result<ApiError, ApiError> {
+    let rows = backend
+        .query(
+            "SELECT CASE WHEN e.starts_at <= now() THEN 'started'
+                         WHEN e.sales_start > now() THEN 'before'
+                         WHEN e.sales_end <= now() THEN 'after'
+                         ELSE 'open' END AS phase,
+                    iso_utc(e.sales_start) AS sales_start, iso_utc(e.sales_end) AS sales_end
+             FROM catalog.events e WHERE e.id = $1::int8 AND e.status = 'published'",
+            &[event_id.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(ApiError::not_found(format!(
+            "event {event_id} does not exist or is not on sale"
+        )));
+    };
+    Ok(match row.text("phase")?.as_str() {
+        "before" => {
+            let opens = row.text("sales_start")?;
+            ApiError::conflict(
+                "sales_not_open",
+                format!("sales for event {event_id} open at {opens}"),
+            )
+            .with_detail("sales_start", opens)
+        }
+        "after" => {
+            let closed = row.text("sales_end")?;
+            ApiError::conflict(
+                "sales_closed",
+                format!("sales for event {event_id} closed at {closed}"),
+            )
+            .with_detail("sales_end", closed)
+        }
+        "started" => ApiError::conflict(
+            "sales_closed",
+            format!("event {event_id} has started; its sales are closed"),
+        ),
+        // Published and in its window: it was not when the hold looked a moment ago.
+        _ => ApiError::conflict(
+            "sales_not_open",
+            format!("sales for event {event_id} were not open a moment ago; try again"),
+        ),
+    })
 }
 
 const MAX_LISTED_HOLDS: i64 = 100;

@@ -16,9 +16,10 @@ use ticketbuster_domain::account::Role;
 use ticketbuster_domain::ids::PublicId;
 use ticketbuster_domain::orders::IdempotencyKey;
 use ticketbuster_domain::tickets::{TicketClaims, TicketSigner};
-use ticketbuster_domain::token::{Caller, TokenVerifier};
+use ticketbuster_domain::token::Caller;
 
 use crate::backend::{Backend, Row, query_one};
+use crate::identity::{Authenticator, authenticate};
 use crate::log;
 use crate::notifications::{self, Notification};
 use crate::rate_limit::{Limit, RateLimits, limited};
@@ -41,7 +42,7 @@ const QR_MAX_AGE_SECONDS: u32 = 24 * 60 * 60;
 const DEFAULT_QR_MODULE_PIXELS: u32 = 8;
 
 pub struct OrderSettings {
-    pub verifier: TokenVerifier,
+    pub authenticator: Authenticator,
     pub signer: TicketSigner,
     pub limits: RateLimits,
     pub settlement: Settlement,
@@ -103,7 +104,7 @@ async fn route(
     if !known_path {
         return Err(ApiError::not_found("no such order endpoint"));
     }
-    let caller = web::caller(req, &settings.verifier)?;
+    let caller = authenticate(backend, &settings.authenticator, req).await?;
     let method = req.method().clone();
     let order_id = |raw: &str| {
         PublicId::parse(raw).ok_or_else(|| ApiError::not_found("there is no such order"))

@@ -14,6 +14,7 @@ macro_rules! event_fields {
         "'id', e.id, 'slug', e.slug, 'title', e.title, 'category', e.category,
          'description', e.description, 'venue', e.venue, 'city', e.city,
          'starts_at', iso_utc(e.starts_at), 'ends_at', iso_utc(e.ends_at),
+         'sales_start', iso_utc(e.sales_start), 'sales_end', iso_utc(e.sales_end),
          'currency', e.currency, 'image_url', e.image_url"
     };
 }

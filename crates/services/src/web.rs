@@ -2,12 +2,11 @@
 //! shape, bearer tokens, query strings and path segments.
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ticketbuster_domain::ApiError;
-use ticketbuster_domain::token::{Caller, TokenVerifier};
 
 use crate::BackendError;
 
@@ -85,6 +84,12 @@ impl From<BackendError> for ApiError {
 
 /// Parses a JSON body. Malformed JSON is a 400; well-formed JSON of the wrong shape a 422.
 pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    parse_json_up_to(req, MAX_BODY_BYTES)
+}
+
+/// As [`parse_json`], for an endpoint that accepts bodies of up to `limit` bytes (its
+/// component reads them with that limit too).
+pub fn parse_json_up_to<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, ApiError> {
     if let Some(content_type) = req.headers().get(CONTENT_TYPE) {
         let is_json = content_type
             .to_str()
@@ -99,8 +104,8 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         }
     }
     let body = req.body();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    if body.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
     }
     if body.is_empty() {
         return Err(ApiError::bad_request("this endpoint needs a JSON body"));
@@ -116,10 +121,6 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-pub fn caller(req: &Request, verifier: &TokenVerifier) -> Result<Caller, ApiError> {
-    verifier.caller_from_header(header(req, AUTHORIZATION.as_str()))
 }
 
 /// The path split on `/`, without empty segments: `/api/events/7` is `["api", "events", "7"]`.

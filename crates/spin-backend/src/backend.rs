@@ -26,10 +26,16 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::future::{Either, select};
+use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
 use spin_sdk::redis;
-use ticketbuster_services::{Backend, BackendError, Param, Row, Value, json_array, log};
+use ticketbuster_services::backend::HTTP_TIMEOUT;
+use ticketbuster_services::{
+    Backend, BackendError, HttpAnswer, Param, Row, Value, json_array, log,
+};
 
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -393,6 +399,31 @@ impl Backend for SpinBackend {
 
     async fn publish_batched(&self, channel: &'static str, item: String) {
         add_to_batch(&self.config, channel, item);
+    }
+
+    async fn http_get(&self, url: &str, max_bytes: usize) -> Result<HttpAnswer, BackendError> {
+        let failed = |problem: String| BackendError::Http(format!("GET {url}: {problem}"));
+        let fetch = async {
+            let response = spin_sdk::http::get(url)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            let mut chunks = response.into_body().stream();
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| failed(e.to_string()))?;
+                if body.len() + chunk.len() > max_bytes {
+                    return Err(failed(format!("the answer is over {max_bytes} bytes")));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(HttpAnswer { status, body })
+        };
+        let timeout = spin_sdk::time::sleep(HTTP_TIMEOUT);
+        match select(std::pin::pin!(fetch), std::pin::pin!(timeout)).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => Err(failed(format!("no answer within {HTTP_TIMEOUT:?}"))),
+        }
     }
 
     async fn eval(

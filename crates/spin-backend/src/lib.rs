@@ -45,11 +45,22 @@ pub async fn serve<S>(
     settings: impl Future<Output = Result<Rc<S>, ApiError>>,
     handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
 ) -> SpinResponse {
+    serve_up_to(req, MAX_BODY_BYTES, settings, handler).await
+}
+
+/// As [`serve`], for a component with an endpoint that takes bodies of up to `body_limit`
+/// bytes (its service checks each endpoint's own limit).
+pub async fn serve_up_to<S>(
+    req: Request,
+    body_limit: usize,
+    settings: impl Future<Output = Result<Rc<S>, ApiError>>,
+    handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
+) -> SpinResponse {
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let (cors, response) = match per_instance(&CORS, settings::cors_policy()).await {
         Err(err) => (Rc::default(), web::error(&err)),
         Ok(cors) => {
-            let response = match read_request(req).await {
+            let response = match read_request(req, body_limit).await {
                 Err(err) => web::error(&err),
                 Ok(req) => match http_policy::preflight(&req, &cors) {
                     Some(answer) => answer,
@@ -166,23 +177,23 @@ pub(crate) async fn per_instance<T, E>(
     Ok(slot.with(|cell| cell.get_or_init(|| value).clone()))
 }
 
-async fn read_request(req: Request) -> Result<web::Request, ApiError> {
+async fn read_request(req: Request, limit: usize) -> Result<web::Request, ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::payload_too_large(limit));
     }
     let mut collected = Vec::new();
     let mut chunks = body.stream();
     while let Some(chunk) = chunks.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
-        if collected.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        if collected.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
         }
         collected.extend_from_slice(&chunk);
     }

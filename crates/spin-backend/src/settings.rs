@@ -7,15 +7,19 @@ use std::rc::Rc;
 use spin_sdk::variables;
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::holds::{HoldPolicy, HoldVariables};
+use ticketbuster_domain::oidc::IssuerConfig;
 use ticketbuster_domain::orders::PaymentProvider;
 use ticketbuster_domain::rate_limit::RateRule;
-use ticketbuster_domain::tickets::TicketSigner;
+use ticketbuster_domain::tickets::{TicketSigner, TicketVerifier};
 use ticketbuster_domain::token::{TokenIssuer, TokenVerifier};
 use ticketbuster_services::auth::AuthSettings;
+use ticketbuster_services::checkins::CheckinSettings;
 use ticketbuster_services::holds::HoldSettings;
 use ticketbuster_services::http_policy::CorsPolicy;
+use ticketbuster_services::identity::{Authenticator, ExternalIssuer};
 use ticketbuster_services::jobs::{JobsSettings, JobsToken};
 use ticketbuster_services::orders::{OrderSettings, Settlement};
+use ticketbuster_services::organizer::OrganizerSettings;
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::site::SiteSettings;
 use ticketbuster_services::worker::WorkerSettings;
@@ -30,6 +34,8 @@ thread_local! {
     static SITE: OnceCell<Rc<SiteSettings>> = const { OnceCell::new() };
     static SETTLEMENT: OnceCell<Rc<Settlement>> = const { OnceCell::new() };
     static JOBS: OnceCell<Rc<JobsSettings>> = const { OnceCell::new() };
+    static CHECKINS: OnceCell<Rc<CheckinSettings>> = const { OnceCell::new() };
+    static ORGANIZER: OnceCell<Rc<OrganizerSettings>> = const { OnceCell::new() };
 }
 
 /// Rate limits unless their variables say otherwise (spin.toml gives the same defaults).
@@ -87,6 +93,23 @@ async fn token_verifier() -> Result<TokenVerifier, ApiError> {
         .map_err(|e| misconfigured("jwt_secret", e))
 }
 
+/// Where Keycloak keeps realm roles, unless `oidc_role_claim` says otherwise.
+const DEFAULT_ROLE_CLAIM: &str = "realm_access.roles";
+
+/// Our own tokens, and those of the issuer `oidc_issuer` for `oidc_audience` when it is
+/// set, with roles at `oidc_role_claim` (docs/operations.md).
+async fn authenticator() -> Result<Authenticator, ApiError> {
+    let issuer = optional("oidc_issuer").await.unwrap_or_default();
+    let audience = optional("oidc_audience").await.unwrap_or_default();
+    let role_claim = optional("oidc_role_claim")
+        .await
+        .unwrap_or_else(|| DEFAULT_ROLE_CLAIM.to_owned());
+    let external = IssuerConfig::parse(&issuer, &audience, &role_claim)
+        .map_err(|e| misconfigured("oidc_issuer", e))?
+        .map(ExternalIssuer::new);
+    Ok(Authenticator::new(token_verifier().await?, external))
+}
+
 /// The CORS policy from `cors_allowed_origins` (empty: same-origin only).
 pub(crate) async fn cors_policy() -> Result<CorsPolicy, ApiError> {
     let raw = optional("cors_allowed_origins").await.unwrap_or_default();
@@ -131,6 +154,38 @@ pub async fn settlement() -> Result<Rc<Settlement>, ApiError> {
     .await
 }
 
+pub async fn organizer_settings() -> Result<Rc<OrganizerSettings>, ApiError> {
+    per_instance(&ORGANIZER, async {
+        Ok(OrganizerSettings {
+            authenticator: authenticator().await?,
+            limits: rate_limits().await?,
+        })
+    })
+    .await
+}
+
+pub async fn checkin_settings() -> Result<Rc<CheckinSettings>, ApiError> {
+    per_instance(&CHECKINS, async {
+        Ok(CheckinSettings {
+            authenticator: authenticator().await?,
+            tickets: ticket_verifier().await?,
+        })
+    })
+    .await
+}
+
+/// Ticket codes signed with `ticket_signing_key`, and during a rotation of it with the key
+/// whose public half is `ticket_verify_key_previous`.
+async fn ticket_verifier() -> Result<TicketVerifier, ApiError> {
+    let key = required("ticket_signing_key").await?;
+    let previous = optional("ticket_verify_key_previous").await;
+    TicketSigner::from_pem(&key)
+        .map_err(|e| misconfigured("ticket_signing_key", e))?
+        .verifier()
+        .with_previous(previous.as_deref())
+        .map_err(|e| misconfigured("ticket_verify_key_previous", e))
+}
+
 pub async fn jobs_settings() -> Result<Rc<JobsSettings>, ApiError> {
     per_instance(&JOBS, async {
         let token = required("jobs_token").await?;
@@ -145,7 +200,7 @@ pub async fn jobs_settings() -> Result<Rc<JobsSettings>, ApiError> {
 async fn load_order_settings() -> Result<OrderSettings, ApiError> {
     let key = required("ticket_signing_key").await?;
     Ok(OrderSettings {
-        verifier: token_verifier().await?,
+        authenticator: authenticator().await?,
         signer: TicketSigner::from_pem(&key).map_err(|e| misconfigured("ticket_signing_key", e))?,
         limits: rate_limits().await?,
         settlement: *settlement().await?,
@@ -175,7 +230,7 @@ async fn load_auth_settings() -> Result<AuthSettings, ApiError> {
     let issuer = TokenIssuer::from_secret(&secret).map_err(|e| misconfigured("jwt_secret", e))?;
     Ok(AuthSettings {
         issuer,
-        verifier: token_verifier().await?,
+        authenticator: authenticator().await?,
         limits: rate_limits().await?,
     })
 }
@@ -193,7 +248,7 @@ async fn load_hold_settings() -> Result<HoldSettings, ApiError> {
     })
     .map_err(|e| misconfigured("hold policy", e))?;
     Ok(HoldSettings {
-        verifier: token_verifier().await?,
+        authenticator: authenticator().await?,
         policy,
         limits: rate_limits().await?,
     })

@@ -1,10 +1,12 @@
-//! `tb-db setup|migrate|seed`: prepares the database named by DATABASE_URL.
+//! `tb-db setup|migrate|seed|grant-role|revoke-role`: prepares the database named by
+//! DATABASE_URL, and grants the roles that only an operator may grant.
 
 use std::str::FromStr;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use ticketbuster_db::{GrantedRole, RoleChange};
 
 #[derive(Parser)]
 #[command(
@@ -24,7 +26,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Command {
     /// Migrations, then the seed catalog (the default).
     Setup,
@@ -32,6 +34,20 @@ enum Command {
     Migrate,
     /// The seed catalog only; events already there are left alone.
     Seed,
+    /// Gives a registered account a role, e.g. `grant-role ana@example.com organizer`.
+    /// It shows in the account's tokens from its next login or refresh.
+    GrantRole {
+        email: String,
+        #[arg(value_enum)]
+        role: GrantedRole,
+    },
+    /// Takes a role back: the account becomes a customer (a gate account also stops being
+    /// staff of any event).
+    RevokeRole {
+        email: String,
+        #[arg(value_enum)]
+        role: GrantedRole,
+    },
 }
 
 #[tokio::main]
@@ -58,6 +74,29 @@ async fn main() -> anyhow::Result<()> {
             migrate(&pool).await?;
             seed(&pool).await
         }
+        Command::GrantRole { email, role } => {
+            report(
+                &email,
+                ticketbuster_db::grant_role(&pool, &email, role).await?,
+            );
+            Ok(())
+        }
+        Command::RevokeRole { email, role } => {
+            report(
+                &email,
+                ticketbuster_db::revoke_role(&pool, &email, role).await?,
+            );
+            Ok(())
+        }
+    }
+}
+
+fn report(email: &str, change: RoleChange) {
+    match change {
+        RoleChange::Changed { from, to } => {
+            println!("{email}: {from} -> {to} (from the account's next login or refresh)")
+        }
+        RoleChange::Unchanged { role } => println!("{email}: unchanged, {role}"),
     }
 }
 

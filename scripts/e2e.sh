@@ -26,10 +26,17 @@ stop_spin() {
   [ -n "$spin_pid" ] && kill "$spin_pid" 2>/dev/null && wait "$spin_pid" 2>/dev/null
   spin_pid=""
 }
+# stop <pid>: stops a process started here, if it still runs. What it answers to being
+# stopped (node exits 143 on SIGTERM) is not the suite's result, so it is not returned.
+stop() {
+  [ -n "$1" ] || return 0
+  kill "$1" 2>/dev/null || return 0
+  wait "$1" 2>/dev/null || true
+}
 cleanup() {
-  stop_spin
-  [ -n "$sidecar_pid" ] && kill "$sidecar_pid" 2>/dev/null && wait "$sidecar_pid" 2>/dev/null
-  [ -n "$oidc_pid" ] && kill "$oidc_pid" 2>/dev/null && wait "$oidc_pid" 2>/dev/null
+  stop_spin || true
+  stop "$sidecar_pid"
+  stop "$oidc_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT

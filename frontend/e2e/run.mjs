@@ -1,11 +1,19 @@
 // The buyer's journey in headless Chromium against the real stack (spin up and the sidecar):
 // register, browse and filter, pick seats, hold, buy, see the tickets arrive live, download
 // a QR code; a second browser watches the same seats turn sold without reloading; offline,
-// the wallet still opens the ticket. Screenshots of each step go to e2e/screenshots/.
+// the wallet still opens the ticket. Then the organizer's and the gate's: an organizer
+// builds an event from a layout, publishes it and names a gate account; the buyer buys two
+// seats; the dashboard shows the sale without reloading; the gate's camera (Chromium's fake
+// camera playing a ticket's QR code) admits a ticket once and refuses it the second time;
+// offline, another ticket is verified from the gate bundle and uploaded once back online.
+// Screenshots of each step go to e2e/screenshots/.
 //
-//   TICKETBUSTER_URL=http://127.0.0.1:3098 node e2e/run.mjs
+//   TICKETBUSTER_URL=http://127.0.0.1:3098 E2E_ORGANIZER_EMAIL=... E2E_ORGANIZER_PASSWORD=... node e2e/run.mjs
+//
+// The organizer account must exist with the organizer role (scripts/e2e.sh makes one).
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -29,14 +37,26 @@ async function step(name, body) {
   }
 }
 
+/** Resolves once the page's service worker is active; a worker that never installs (say, a
+ * precache entry that 404s) fails the step instead of hanging the journey. */
+async function serviceWorkerReady(p, timeout = 15_000) {
+  const ready = await p.evaluate(
+    (ms) =>
+      Promise.race([
+        navigator.serviceWorker.ready.then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), ms)),
+      ]),
+    timeout,
+  );
+  check(ready, `no service worker became active within ${timeout} ms`);
+}
+
 function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-});
+const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"];
+const browser = await chromium.launch({ executablePath, args: chromiumArgs });
 const buyer = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
 const watcher = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
 const page = await buyer.newPage();
@@ -58,6 +78,72 @@ page.on("websocket", (ws) =>
 
 let eventUrl = "";
 let heldSeats = [];
+
+const organizerEmail = process.env.E2E_ORGANIZER_EMAIL;
+const organizerPassword = process.env.E2E_ORGANIZER_PASSWORD;
+const gateEmail = `gate-${unique}@example.com`;
+const password = "correct horse battery";
+const camera = { width: 1280, height: 720 };
+const cameraFiles = mkdtempSync(join(tmpdir(), "tb-camera-"));
+// Gate browsers, each with its own fake camera; closed at the end.
+const gateBrowsers = [];
+let organizerPage;
+let organizerEventId = 0;
+let tickets = [];
+
+/**
+ * A browser whose camera films `lumaPlane` (the QR code of a ticket on white, 8-bit grey)
+ * without end: Chromium plays a Y4M file as its fake camera.
+ */
+async function gateBrowser(name, lumaPlane) {
+  const file = join(cameraFiles, `${name}.y4m`);
+  const { width, height } = camera;
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), lumaPlane, Buffer.alloc((width / 2) * (height / 2) * 2, 128)]);
+  writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), frame, frame]));
+  const gate = await chromium.launch({
+    executablePath,
+    args: [
+      ...chromiumArgs,
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-video-capture=${file}`,
+    ],
+  });
+  gateBrowsers.push(gate);
+  const context = await gate.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, permissions: ["camera"] });
+  return { context, page: await context.newPage() };
+}
+
+async function signIn(p, next, email, secret = password) {
+  await p.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+  await p.getByLabel("Email").fill(email);
+  await p.getByLabel("Password").fill(secret);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("button", { name: /Sign out/ }).waitFor();
+}
+
+/** A `datetime-local` value `days` from now at `hour`:00, in this machine's time zone (the browser's). */
+function localDay(days, hour) {
+  const d = new Date(Date.now() + days * 86_400_000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(hour)}:00`;
+}
+
+/** Waits until the element with `testId` reads `text`. */
+async function shows(p, testId, text, timeout = 10_000) {
+  await p.waitForFunction(
+    ([id, expected]) => document.querySelector(`[data-testid="${id}"]`)?.textContent.trim() === expected,
+    [testId, text],
+    { timeout },
+  );
+}
+
+/** The verdict screen shows `status`; returns its text. */
+async function verdict(p, status) {
+  const screen = p.locator(`.verdict[data-status="${status}"]`);
+  await screen.waitFor({ timeout: 10_000 });
+  return screen.innerText();
+}
 
 try {
   await step("the events page lists events with availability and prices", async () => {
@@ -222,7 +308,7 @@ try {
   });
 
   await step("the app is installable: manifest, icons and a service worker", async () => {
-    await page.evaluate(() => navigator.serviceWorker.ready);
+    await serviceWorkerReady(page);
     const devtools = await buyer.newCDPSession(page);
     // Playwright's contexts are incognito profiles, where Chromium installs nothing; any
     // other reason would be the app's.
@@ -237,7 +323,7 @@ try {
   await step("offline, the wallet still opens the ticket and buying is paused", async () => {
     await page.goto(`${base}/wallet`);
     await page.locator(".ticket img").first().waitFor();
-    await page.evaluate(() => navigator.serviceWorker.ready);
+    await serviceWorkerReady(page);
     await buyer.setOffline(true);
     await page.reload();
     await page.getByText("You are offline.").waitFor();
@@ -255,9 +341,192 @@ try {
     check((await page.locator(".event-grid .card-link").count()) >= 6, "the cached catalog shows offline");
     await buyer.setOffline(false);
   });
+  await step("an organizer builds an event from a layout, the seat map previewed as it grows", async () => {
+    check(organizerEmail && organizerPassword, "E2E_ORGANIZER_EMAIL and E2E_ORGANIZER_PASSWORD name an organizer");
+    check((await page.getByRole("link", { name: "My events" }).count()) === 0, "a buyer has no organizer pages");
+    const organizer = await browser.newContext({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
+    organizerPage = await organizer.newPage();
+    const o = organizerPage;
+    await signIn(o, "/", organizerEmail, organizerPassword);
+    await o.getByRole("link", { name: "My events" }).click();
+    await o.getByRole("link", { name: "New event" }).click();
+    await o.getByLabel("Title").fill(`Gate Night ${unique}`);
+    await o.getByLabel("Description").fill("A small event built in the browser journey.");
+    await o.getByLabel("Venue").fill("Journey Hall");
+    await o.getByLabel("City").fill("Porto");
+    await o.getByLabel("Starts").fill(localDay(7, 20));
+    await o.getByLabel("Tier name").first().fill("Front");
+    await o.getByLabel("Price").first().fill("60");
+    await o.getByRole("button", { name: "Add a tier" }).click();
+    await o.getByLabel("Tier name").nth(1).fill("Back");
+    const quick = o.getByRole("group", { name: "Add rows to section 1" });
+    await quick.getByLabel("Rows").fill("2");
+    await quick.getByLabel("Seats per row").fill("6");
+    await quick.getByLabel("Tier").selectOption("Front");
+    await quick.getByRole("button", { name: "Add rows" }).click();
+    await quick.getByLabel("Rows").fill("2");
+    await quick.getByLabel("Seats per row").fill("8");
+    await quick.getByLabel("Tier").selectOption("Back");
+    await quick.getByRole("button", { name: "Add rows" }).click();
+    await shows(o, "seat-count", "28 seats");
+    check((await o.locator(".preview .seat").count()) === 28, "the preview draws every seat");
+    check((await o.locator(".preview .seat-row").count()) === 4, "four rows");
+    await shot(o, "12-organizer-layout");
+  });
+
+  await step("the API's refusal shows beside the field it names", async () => {
+    const o = organizerPage;
+    // The Back tier has no price yet.
+    await o.getByRole("button", { name: "Create the event" }).click();
+    const price = o.locator("#field-tiers-1-price-cents");
+    await o.locator("#field-tiers-1-price-cents-error").waitFor();
+    check((await price.getAttribute("aria-invalid")) === "true", "the price is marked invalid");
+    check(/positive/.test(await o.locator("#field-tiers-1-price-cents-error").innerText()), "and says why");
+    await shot(o, "13-organizer-refused");
+    await price.fill("25");
+    await o.getByRole("button", { name: "Create the event" }).click();
+    await o.waitForURL(/\/organizer\/events\/\d+$/);
+    organizerEventId = Number(new URL(o.url()).pathname.split("/").pop());
+    await shows(o, "event-status", "draft");
+  });
+
+  await step("the organizer publishes it and names a gate account", async () => {
+    const o = organizerPage;
+    const registered = await fetch(`${base}/api/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: gateEmail, password, name: "Gus Gate" }),
+    });
+    check(registered.status === 201, `the gate account registered: ${registered.status}`);
+    await o.getByRole("button", { name: "Publish" }).click();
+    await shows(o, "event-status", "published");
+    await o.getByLabel("Gate staff email").fill(gateEmail);
+    await o.getByRole("button", { name: "Add gate staff" }).click();
+    await o.locator(".gate-staff li", { hasText: gateEmail }).waitFor();
+    await shows(o, "sold-total", "0");
+    await o.getByText("Live.").waitFor();
+    // A mark that a reload would wipe.
+    await o.evaluate(() => (window.journeyMark = "not reloaded"));
+    await shot(o, "14-dashboard-published");
+  });
+
+  await step("a buyer buys two seats of it and the dashboard shows the sale without reloading", async () => {
+    await page.goto(`${base}/events/${organizerEventId}`);
+    const seats = page.locator('.seat[data-status="available"]');
+    await seats.first().click();
+    await seats.nth(1).click();
+    await page.getByRole("button", { name: "Hold 2 seats" }).click();
+    await page.getByRole("button", { name: "Buy now" }).click();
+    await page.getByText("Your tickets are ready").waitFor({ timeout: 15_000 });
+    const o = organizerPage;
+    await shows(o, "sold-total", "2");
+    check((await o.evaluate(() => window.journeyMark)) === "not reloaded", "the dashboard was not reloaded");
+    check(/120/.test(await o.getByTestId("revenue").innerText()), "revenue of two front seats");
+    check((await o.getByTestId("orders-last-hour").innerText()) === "1", "one order in the last hour");
+    check((await o.locator(".sales-chart canvas").count()) > 0, "the chart is drawn");
+    await shot(o, "15-dashboard-sold");
+  });
+
+  await step("the attendee list downloads as CSV", async () => {
+    const [download] = await Promise.all([
+      organizerPage.waitForEvent("download"),
+      organizerPage.getByRole("button", { name: "Download attendees (CSV)" }).click(),
+    ]);
+    const lines = readFileSync(await download.path(), "utf8").trim().split("\n");
+    check(lines[0] === "name,email,seat,order,checked_in_at", `the header: ${lines[0]}`);
+    check(lines.length === 3 && lines.slice(1).every((l) => l.includes(`ada-${unique}@example.com`)), "two tickets of the buyer");
+  });
+
+  await step("the buyer's tickets are read for the gate's camera", async () => {
+    // Each QR code on white, as the grey plane of a camera frame.
+    tickets = await page.evaluate(
+      async ({ eventId, width, height }) => {
+        const { accessToken } = JSON.parse(localStorage.getItem("tb.session"));
+        const get = (path) => fetch(path, { headers: { authorization: `Bearer ${accessToken}` } });
+        const { items } = await (await get("/api/orders")).json();
+        const order = items.find((o) => o.event_id === eventId && o.status === "COMPLETED");
+        const { items: issued } = await (await get(`/api/orders/${order.order_id}/tickets`)).json();
+        const frames = [];
+        for (const ticket of issued) {
+          const image = await createImageBitmap(await (await get(`/api/tickets/${ticket.ticket_id}/qr.png?px=8`)).blob());
+          const canvas = new OffscreenCanvas(width, height);
+          const g = canvas.getContext("2d");
+          g.fillStyle = "#ffffff";
+          g.fillRect(0, 0, width, height);
+          g.imageSmoothingEnabled = false;
+          const side = Math.min(image.width, height - 40);
+          g.drawImage(image, (width - side) / 2, (height - side) / 2, side, side);
+          const rgba = g.getImageData(0, 0, width, height).data;
+          // Black on white: any colour channel is the grey level.
+          let grey = "";
+          for (let i = 0; i < width * height; i++) grey += String.fromCharCode(rgba[4 * i + 1]);
+          frames.push({ id: ticket.ticket_id, code: ticket.code, grey });
+        }
+        return frames;
+      },
+      { eventId: organizerEventId, ...camera },
+    );
+    check(tickets.length === 2, `two tickets, got ${tickets.length}`);
+  });
+
+  await step("the gate's camera admits a ticket once and refuses it the second time", async () => {
+    const { page: g } = await gateBrowser("first", Buffer.from(tickets[0].grey, "latin1"));
+    await signIn(g, "/", gateEmail);
+    await g.getByRole("link", { name: "Scanner" }).click();
+    await g.getByRole("link", { name: `Gate Night ${unique}` }).click();
+    await g.getByText("Online: the server checks each ticket.").waitFor();
+    await g.getByText(/Ticket list from/).waitFor();
+    await g.getByRole("button", { name: "Start camera" }).click();
+    const admitted = await verdict(g, "ok");
+    check(admitted.includes("Admit"), `a green admit: ${admitted}`);
+    await shot(g, "16-gate-admit");
+    await g.getByRole("button", { name: "Scan next" }).click();
+    // The camera still sees the same ticket and reads it again after a pause.
+    const refused = await verdict(g, "already_redeemed");
+    check(refused.includes("Already used") && /First scanned/.test(refused), `a red refusal with the first scan: ${refused}`);
+    await shot(g, "17-gate-refused");
+    await g.getByRole("button", { name: "Scan next" }).click();
+    await g.getByRole("button", { name: "Stop camera" }).click();
+    // The manual field gives the same answer.
+    await g.getByLabel("Ticket code").fill(tickets[0].code);
+    await g.getByRole("button", { name: "Check" }).click();
+    await verdict(g, "already_redeemed");
+  });
+
+  await step("offline, the gate verifies another ticket from its bundle and uploads it when back online", async () => {
+    const { context, page: g } = await gateBrowser("second", Buffer.from(tickets[1].grey, "latin1"));
+    await signIn(g, `/scanner?event=${organizerEventId}`, gateEmail);
+    await g.getByText(/Ticket list from/).waitFor();
+    await serviceWorkerReady(g);
+    await context.setOffline(true);
+    await g.reload();
+    await g.getByText("Offline: tickets are checked on this device.").waitFor();
+    await g.getByText(/Ticket list from/).waitFor();
+    await g.getByRole("button", { name: "Start camera" }).click();
+    const admitted = await verdict(g, "ok");
+    check(/Checked on this device \(offline\)/.test(admitted), `verified offline: ${admitted}`);
+    await shot(g, "18-gate-offline-admit");
+    await g.getByRole("button", { name: "Scan next" }).click();
+    await verdict(g, "already_redeemed");
+    await g.getByRole("button", { name: "Scan next" }).click();
+    await g.getByRole("button", { name: "Stop camera" }).click();
+    check((await g.getByTestId("pending-count").innerText()) === "1", "one scan waits to upload");
+    await shot(g, "19-gate-offline-pending");
+    await context.setOffline(false);
+    await shows(g, "pending-count", "0");
+    check((await g.locator(".doubles li").count()) === 0, "no double entry");
+    // The server has both check-ins: the organizer's attendee list says when.
+    const [download] = await Promise.all([
+      organizerPage.waitForEvent("download"),
+      organizerPage.getByRole("button", { name: "Download attendees (CSV)" }).click(),
+    ]);
+    const rows = readFileSync(await download.path(), "utf8").trim().split("\n").slice(1);
+    check(rows.length === 2 && rows.every((r) => /,\d{4}-\d\d-\d\dT[^,]+$/.test(r)), `both checked in: ${rows.join(" | ")}`);
+  });
 } catch {
   // Reported by its step; the summary below counts it.
 } finally {
+  await Promise.all(gateBrowsers.map((b) => b.close()));
   await browser.close();
 }
 

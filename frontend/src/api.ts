@@ -145,11 +145,11 @@ async function publicJson<T>(path: string): Promise<T> {
   return readJson<T>(await fetch(path, { signal: AbortSignal.timeout(TIMEOUT_MS) }));
 }
 
-async function privateJson<T>(path: string, init: RequestInit = {}): Promise<T> {
+export async function privateJson<T>(path: string, init: RequestInit = {}): Promise<T> {
   return readJson<T>(await authorizedFetch(path, init));
 }
 
-function jsonBody(value: unknown, init: RequestInit = {}): RequestInit {
+export function jsonBody(value: unknown, init: RequestInit = {}): RequestInit {
   return {
     ...init,
     body: JSON.stringify(value),

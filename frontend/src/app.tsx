@@ -1,12 +1,16 @@
 import { useEffect, useRef } from "preact/hooks";
 import { LocationProvider, Route, Router } from "preact-iso";
 import { useOnline, useSignInNeeded, useUser } from "./hooks";
-import { signOut, abandonSignIn } from "./session";
+import { signOut, abandonSignIn, syncRole } from "./session";
 import { clearWallet } from "./wallet-store";
 import { EventsPage } from "./pages/events";
 import { EventPage } from "./pages/event";
 import { WalletPage } from "./pages/wallet";
 import { AccountForm, SignInPage } from "./pages/sign-in";
+import { OrganizerEventsPage } from "./pages/organizer-events";
+import { NewEventPage } from "./pages/organizer-new";
+import { OrganizerEventPage } from "./pages/organizer-event";
+import { ScannerPage } from "./pages/scanner";
 
 export function App() {
   return (
@@ -20,6 +24,10 @@ export function App() {
           <Route path="/wallet" component={WalletPage} />
           <Route path="/login" component={SignInPage} />
           <Route path="/register" component={SignInPage} />
+          <Route path="/organizer" component={OrganizerEventsPage} />
+          <Route path="/organizer/new" component={NewEventPage} />
+          <Route path="/organizer/events/:id" component={OrganizerEventPage} />
+          <Route path="/scanner" component={ScannerPage} />
           <Route default component={NotFound} />
         </Router>
       </main>
@@ -30,6 +38,11 @@ export function App() {
 
 function TopBar() {
   const user = useUser();
+  const online = useOnline();
+  // A role granted since sign-in shows without signing in again.
+  useEffect(() => {
+    syncRole().catch(() => undefined);
+  }, [user?.id, online]);
   return (
     <header class="topbar">
       <a class="skip" href="#main">
@@ -41,6 +54,8 @@ function TopBar() {
       <nav aria-label="Main">
         <a href="/">Events</a>
         <a href="/wallet">My tickets</a>
+        {user?.role === "organizer" && <a href="/organizer">My events</a>}
+        {user?.role === "gate" && <a href="/scanner">Scanner</a>}
         {user ? (
           <button
             type="button"

@@ -48,6 +48,13 @@ const PAIRS: [string, string, string][] = [
   ["sports badge", "#14532d", "#dcfce7"],
   ["festival badge", "#7c2d12", "#ffedd5"],
   ["conference badge", "#0c4a6e", "#e0f2fe"],
+  ["draft status", "#334155", "#e2e8f0"],
+  ["published status", "#14532d", "#dcfce7"],
+  ["cancelled status", "#7f1d1d", "#fee2e2"],
+  ["danger button", "#ffffff", "#b91c1c"],
+  ["gate: admit", "#ffffff", "#166534"],
+  ["gate: refuse", "#ffffff", "#b91c1c"],
+  ["gate: scan next", "#0f172a", "#ffffff"],
 ];
 
 describe("colour contrast", () => {

@@ -77,6 +77,20 @@ describe("the session", () => {
     expect(session.isSignInNeeded()).toBe(false);
   });
 
+  it("fetches new tokens when the account's role changed since sign-in, and only then", async () => {
+    const session = await freshSession();
+    session.signedIn(tokens("a1", "r1"));
+    const organizer = { ...USER, role: "organizer" };
+    fetchMock.mockImplementation(async (path: string) =>
+      path === "/api/auth/refresh" ? json(200, { ...tokens("a2", "r2"), user: organizer }) : json(200, organizer),
+    );
+    await session.syncRole();
+    expect(session.currentUser()?.role).toBe("organizer");
+    expect(fetchMock.mock.calls.map(([path]) => path)).toEqual(["/api/auth/me", "/api/auth/refresh"]);
+    await session.syncRole();
+    expect(fetchMock.mock.calls.map(([path]) => path)).toEqual(["/api/auth/me", "/api/auth/refresh", "/api/auth/me"]);
+  });
+
   it("fails the waiting request when the user declines to sign in", async () => {
     const session = await freshSession();
     const pending = session.authorizedFetch("/api/holds");

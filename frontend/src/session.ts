@@ -184,3 +184,16 @@ function unauthorized(): Response {
   const body = JSON.stringify({ error: { code: "unauthorized", message: "Sign in to continue." } });
   return new Response(body, { status: 401, headers: { "content-type": "application/json" } });
 }
+
+/**
+ * Brings the signed-in user's role up to date: an operator or an organizer may have
+ * changed it since sign-in (made the account an organizer, or gate staff). Tokens carry
+ * the role, so a changed one is fetched with a refresh.
+ */
+export async function syncRole(): Promise<void> {
+  if (!current || !navigator.onLine) return;
+  const response = await authorizedFetch("/api/auth/me").catch(() => null);
+  if (!response?.ok) return;
+  const me = (await response.json()) as User;
+  if (current && current.user.id === me.id && current.user.role !== me.role) await accessToken(true);
+}

@@ -217,7 +217,18 @@ impl TestApp {
             Service::Orders => orders::handle(&self.backend, &self.orders, &NativeQr, req).await,
             Service::Health => health::handle(&self.backend, self.orders.settlement, req).await,
             Service::Checkins => checkins::handle(&self.backend, &self.checkins, req).await,
-            Service::Organizer => organizer::handle(&self.backend, &self.organizer, req).await,
+            Service::Organizer => {
+                let mut response = organizer::handle(&self.backend, &self.organizer, req).await;
+                // A streamed export, collected as Spin would send it.
+                if let Some(export) = response.extensions_mut().remove() {
+                    let mut body = Vec::new();
+                    organizer::write_attendees(&self.backend, &export, &mut body)
+                        .await
+                        .expect("the export is written");
+                    *response.body_mut() = body;
+                }
+                response
+            }
         }
     }
 

@@ -33,6 +33,12 @@ fn target() -> Option<String> {
     }
 }
 
+/// The database `spin up` serves from, for what only an operator does (granting roles).
+async fn e2e_database() -> sqlx::PgPool {
+    let url = std::env::var("E2E_DATABASE_URL").expect("scripts/e2e.sh sets E2E_DATABASE_URL");
+    sqlx::PgPool::connect(&url).await.expect("the e2e database")
+}
+
 impl Client {
     async fn connect(base: String) -> Self {
         let client = Self {
@@ -122,6 +128,31 @@ impl Client {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Holds `seats` of `event`, orders them and waits for the order to complete; the
+    /// completed order and its status URL.
+    async fn buy(&self, token: &str, event: i64, seats: &[Value]) -> (Value, String) {
+        let (status, held) = self
+            .post(
+                &format!("/api/events/{event}/holds"),
+                Some(token),
+                json!({ "seat_ids": seats }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{held}");
+        let (status, _, placed) = self
+            .send(
+                self.http
+                    .post(self.url("/api/orders"))
+                    .bearer_auth(token)
+                    .header("idempotency-key", format!("buy-{}", held["hold_id"]))
+                    .json(&json!({"hold_id": held["hold_id"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{placed}");
+        let status_url = placed["status_url"].as_str().unwrap().to_owned();
+        (self.completed(&status_url, token).await, status_url)
     }
 
     async fn stadium(&self) -> (i64, Vec<i64>) {
@@ -538,33 +569,10 @@ async fn limits_caps_and_headers_through_spin() {
 async fn a_ticket_checks_in_once_at_the_gate_through_spin() {
     let Some(base) = target() else { return };
     let app = Client::connect(base).await;
-    let db = sqlx::PgPool::connect(
-        &std::env::var("E2E_DATABASE_URL").expect("scripts/e2e.sh sets E2E_DATABASE_URL"),
-    )
-    .await
-    .expect("the e2e database");
+    let db = e2e_database().await;
     let (buyer, _) = app.register("gina").await;
     let (event, free) = app.stadium().await;
-    let (status, held) = app
-        .post(
-            &format!("/api/events/{event}/holds"),
-            Some(&buyer),
-            json!({"seat_ids": [free[0]]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{held}");
-    let (_, _, placed) = app
-        .send(
-            app.http
-                .post(app.url("/api/orders"))
-                .bearer_auth(&buyer)
-                .header("idempotency-key", "e2e-gate")
-                .json(&json!({"hold_id": held["hold_id"]})),
-        )
-        .await;
-    let order = app
-        .completed(placed["status_url"].as_str().unwrap(), &buyer)
-        .await;
+    let (order, _) = app.buy(&buyer, event, &[json!(free[0])]).await;
     let (_, tickets) = app
         .get(order["tickets_url"].as_str().unwrap(), Some(&buyer))
         .await;
@@ -637,11 +645,7 @@ async fn a_ticket_checks_in_once_at_the_gate_through_spin() {
 async fn an_organizer_sells_an_event_of_their_own_through_spin() {
     let Some(base) = target() else { return };
     let app = Client::connect(base).await;
-    let db = sqlx::PgPool::connect(
-        &std::env::var("E2E_DATABASE_URL").expect("scripts/e2e.sh sets E2E_DATABASE_URL"),
-    )
-    .await
-    .expect("the e2e database");
+    let db = e2e_database().await;
     let (customer_token, registered) = app.register("olga").await;
     let email = registered["user"]["email"].as_str().unwrap().to_owned();
     ticketbuster_db::grant_role(&db, &email, ticketbuster_db::GrantedRole::Organizer)
@@ -695,25 +699,7 @@ async fn an_organizer_sells_an_event_of_their_own_through_spin() {
     let (buyer, _) = app.register("bea").await;
     let (_, map) = app.get(&format!("/api/events/{event}/seats"), None).await;
     let seat = seats_of(&map).next().expect("a seat")["id"].clone();
-    let (status, held) = app
-        .post(
-            &format!("/api/events/{event}/holds"),
-            Some(&buyer),
-            json!({"seat_ids": [seat]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{held}");
-    let (_, _, placed) = app
-        .send(
-            app.http
-                .post(app.url("/api/orders"))
-                .bearer_auth(&buyer)
-                .header("idempotency-key", "e2e-organizer")
-                .json(&json!({"hold_id": held["hold_id"]})),
-        )
-        .await;
-    let status_url = placed["status_url"].as_str().unwrap().to_owned();
-    app.completed(&status_url, &buyer).await;
+    let (_, status_url) = app.buy(&buyer, event, &[seat]).await;
 
     let (status, sales) = app.get(&format!("{base}/sales"), Some(&organizer)).await;
     assert_eq!(status, StatusCode::OK, "{sales}");

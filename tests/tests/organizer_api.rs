@@ -52,6 +52,19 @@ async fn as_organizer(
     .await
 }
 
+/// `method` on one of the event's organizer routes: `action` is "" or e.g. "/sales".
+async fn on_event(
+    app: &TestApp,
+    who: &Customer,
+    method: Method,
+    event_id: i64,
+    action: &str,
+    body: Option<Value>,
+) -> Answer {
+    let path = format!("/api/organizer/events/{event_id}{action}");
+    as_organizer(app, who, method, &path, body).await
+}
+
 /// Creates the event and answers its id.
 async fn create(app: &TestApp, organizer: &Customer, body: Value) -> i64 {
     let created = as_organizer(
@@ -163,14 +176,7 @@ async fn an_organizer_creates_a_draft_from_a_layout_and_sees_it_whole() {
     let listed = as_organizer(&app, &organizer, Method::GET, "/api/organizer/events", None).await;
     assert_eq!(listed.status, StatusCode::OK);
     assert_eq!(listed.body["events"][0]["id"], event_id);
-    let read = as_organizer(
-        &app,
-        &organizer,
-        Method::GET,
-        &format!("/api/organizer/events/{event_id}"),
-        None,
-    )
-    .await;
+    let read = on_event(&app, &organizer, Method::GET, event_id, "", None).await;
     assert_eq!(read.body, created.body);
 
     let buyer = app.customer().await;
@@ -525,14 +531,7 @@ async fn sales_count_each_tier_revenue_and_orders_per_minute() {
         StatusCode::CREATED
     );
 
-    let sales = as_organizer(
-        &app,
-        &organizer,
-        Method::GET,
-        &format!("/api/organizer/events/{event_id}/sales"),
-        None,
-    )
-    .await;
+    let sales = on_event(&app, &organizer, Method::GET, event_id, "/sales", None).await;
     assert_eq!(sales.status, StatusCode::OK, "{:?}", sales.body);
     let tier = |i: usize| {
         let t = &sales.body["tiers"][i];
@@ -663,14 +662,7 @@ async fn cancelling_an_event_cancels_every_live_order_and_tells_the_buyers() {
         StatusCode::CREATED
     );
 
-    let cancelled = as_organizer(
-        &app,
-        &organizer,
-        Method::POST,
-        &format!("/api/organizer/events/{event_id}/cancel"),
-        None,
-    )
-    .await;
+    let cancelled = on_event(&app, &organizer, Method::POST, event_id, "/cancel", None).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     assert_eq!(cancelled.body["cancelled_orders"], 2);
     assert_eq!(cancelled.body["event"]["status"], "cancelled");
@@ -716,14 +708,7 @@ async fn cancelling_an_event_cancels_every_live_order_and_tells_the_buyers() {
         assert!(told, "{} was told about {order_id}: {entries:?}", buyer.id);
     }
 
-    let again = as_organizer(
-        &app,
-        &organizer,
-        Method::POST,
-        &format!("/api/organizer/events/{event_id}/cancel"),
-        None,
-    )
-    .await;
+    let again = on_event(&app, &organizer, Method::POST, event_id, "/cancel", None).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     let late = app.hold(&holding, event_id, &seats[5..6]).await;
     assert_eq!(
@@ -731,11 +716,12 @@ async fn cancelling_an_event_cancels_every_live_order_and_tells_the_buyers() {
         StatusCode::NOT_FOUND,
         "a cancelled event does not sell"
     );
-    let edit = as_organizer(
+    let edit = on_event(
         &app,
         &organizer,
         Method::PATCH,
-        &format!("/api/organizer/events/{event_id}"),
+        event_id,
+        "",
         Some(json!({"title": "Back on"})),
     )
     .await;
@@ -771,14 +757,7 @@ async fn an_order_being_paid_for_when_its_event_is_cancelled_fails_instead_of_se
             .await
             .unwrap();
 
-    let cancelled = as_organizer(
-        &app,
-        &organizer,
-        Method::POST,
-        &format!("/api/organizer/events/{event_id}/cancel"),
-        None,
-    )
-    .await;
+    let cancelled = on_event(&app, &organizer, Method::POST, event_id, "/cancel", None).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     assert_eq!(cancelled.body["cancelled_orders"], 0);
 
@@ -919,4 +898,62 @@ async fn a_granted_role_shows_in_the_tokens_issued_after_the_grant() {
     assert_eq!(after.body["user"]["role"], "organizer", "{:?}", after.body);
     let organizer_token = after.body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(create_as(organizer_token).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn an_export_of_several_pages_lists_every_ticket_once() {
+    let app = TestApp::spawn().await;
+    let organizer = app.account(Role::Organizer).await;
+    let buyer = app.customer().await;
+    let fixture = app.event(1, 25, 100).await;
+    sqlx::query("UPDATE catalog.events SET organizer_id = $2::uuid WHERE id = $1")
+        .bind(fixture.event_id)
+        .bind(&organizer.id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    // 2,500 one-seat orders, completed, written as the worker would leave them.
+    sqlx::query(
+        "WITH holds AS (
+             INSERT INTO catalog.holds (event_id, user_id, seat_ids, expires_at)
+             SELECT $1, $2::uuid, ARRAY[s.id], now() + interval '1 hour'
+             FROM catalog.seats s WHERE s.event_id = $1
+             RETURNING id, seat_ids[1] AS seat_id
+         ), orders AS (
+             INSERT INTO orders.orders (user_id, event_id, hold_id, idempotency_key, status,
+                                        status_reason, total_cents, currency)
+             SELECT $2::uuid, $1, h.id, h.id::text, 'COMPLETED', 'paid', 5000, 'EUR' FROM holds h
+             RETURNING id, hold_id
+         )
+         INSERT INTO orders.tickets (order_id, event_id, seat_id)
+         SELECT o.id, $1, h.seat_id FROM orders o JOIN holds h ON h.id = o.hold_id",
+    )
+    .bind(fixture.event_id)
+    .bind(&buyer.id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+
+    let response = app
+        .call_raw(
+            Service::Organizer,
+            request(
+                Method::GET,
+                &format!("/api/organizer/events/{}/attendees.csv", fixture.event_id),
+                Some(&organizer.token),
+                None,
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(response.into_body()).unwrap();
+    let mut seats: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(seats.len(), 2_500, "three pages of 1,000 and the rest");
+    seats.sort_unstable();
+    seats.dedup();
+    assert_eq!(seats.len(), 2_500, "no ticket twice");
 }

@@ -22,7 +22,7 @@ use crate::catalog::invalidate_event;
 use crate::identity::{Authenticator, authenticate};
 use crate::notifications::{self, Notification};
 use crate::rate_limit::{Limit, RateLimits, limited};
-use crate::web::{self, Request, Response};
+use crate::web::{self, ChunkSink, Request, Response};
 
 pub struct OrganizerSettings {
     pub authenticator: Authenticator,
@@ -129,21 +129,29 @@ fn not_yours(event_id: i64) -> ApiError {
     ApiError::not_found(format!("you have no event {event_id}"))
 }
 
-async fn event_json(
+/// The JSON `body` that `sql` builds for one of the caller's events ($1 event id, $2
+/// organizer id); `404` when the statement finds no row, as for another organizer's event.
+async fn owned_body(
     backend: &impl Backend,
     caller: &Caller,
     event_id: i64,
+    sql: &str,
 ) -> Result<Vec<u8>, ApiError> {
     let rows = backend
-        .query(
-            EVENT_SQL,
-            &[event_id.into(), caller.user_id.as_str().into()],
-        )
+        .query(sql, &[event_id.into(), caller.user_id.as_str().into()])
         .await?;
     match rows.first() {
         Some(row) => Ok(row.text("body")?.into_bytes()),
         None => Err(not_yours(event_id)),
     }
+}
+
+async fn event_json(
+    backend: &impl Backend,
+    caller: &Caller,
+    event_id: i64,
+) -> Result<Vec<u8>, ApiError> {
+    owned_body(backend, caller, event_id, EVENT_SQL).await
 }
 
 async fn owned_event(
@@ -540,9 +548,13 @@ async fn sales(
     caller: &Caller,
     event_id: i64,
 ) -> Result<Response, ApiError> {
-    let rows = backend
-        .query(
-            "WITH event AS (
+    let body = owned_body(backend, caller, event_id, SALES_SQL).await?;
+    Ok(web::raw_json(StatusCode::OK, body))
+}
+
+/// Sold, held and available seats per tier, revenue and completed orders per minute over
+/// the last hour. $1 event id, $2 organizer id.
+const SALES_SQL: &str = "WITH event AS (
                  SELECT e.id, e.currency FROM catalog.events e
                  WHERE e.id = $1::int8 AND e.organizer_id = $2::text::uuid
              ), tiers AS (
@@ -579,20 +591,10 @@ async fn sales(
                                                                          'orders', coalesce(c.n, 0)) ORDER BY m.m)
                                        FROM minutes m LEFT JOIN completed c ON c.m = m.m)
              )::text AS body
-             FROM event",
-            &[event_id.into(), caller.user_id.as_str().into()],
-        )
-        .await?;
-    match rows.first() {
-        Some(row) => Ok(web::raw_json(
-            StatusCode::OK,
-            row.text("body")?.into_bytes(),
-        )),
-        None => Err(not_yours(event_id)),
-    }
-}
+             FROM event";
 
-/// One line per ticket that is not void, read in pages in ticket order.
+/// The attendee export's headers; its lines follow as a streamed body
+/// ([`write_attendees`]), so no export sits whole in memory however large the event.
 async fn attendees(
     backend: &impl Backend,
     caller: &Caller,
@@ -609,46 +611,7 @@ async fn attendees(
         .map(|row| row.text("slug"))
         .transpose()?
         .ok_or_else(|| not_yours(event_id))?;
-    let mut csv = AttendeesCsv::new();
-    let mut after = String::new();
-    loop {
-        let page = backend
-            .query(
-                "SELECT t.id::text AS ticket_id, u.name, u.email,
-                        s.section || ' / ' || s.row_label || ' / ' || s.number AS seat,
-                        t.order_id::text AS order_id, iso_utc(c.scanned_at) AS checked_in_at
-                 FROM orders.tickets t
-                 LEFT JOIN orders.checkins c ON c.ticket_id = t.id
-                 JOIN orders.orders o ON o.id = t.order_id
-                 JOIN auth.users u ON u.id = o.user_id
-                 JOIN catalog.seats s ON s.id = t.seat_id
-                 WHERE t.event_id = $1::int8 AND t.status <> 'void' AND t.id::text > $2
-                 ORDER BY t.id::text
-                 LIMIT $3::int8",
-                &[
-                    event_id.into(),
-                    after.as_str().into(),
-                    ATTENDEES_PER_PAGE.into(),
-                ],
-            )
-            .await?;
-        for row in &page {
-            csv.line([
-                row.text("name")?,
-                row.text("email")?,
-                row.text("seat")?,
-                row.text("order_id")?,
-                row.opt_text("checked_in_at")?.unwrap_or_default(),
-            ]);
-        }
-        match page.last() {
-            Some(last) if page.len() as i64 == ATTENDEES_PER_PAGE => {
-                after = last.text("ticket_id")?
-            }
-            _ => break,
-        }
-    }
-    let mut response = http::Response::new(csv.into_bytes());
+    let mut response = http::Response::new(Vec::new());
     let headers = response.headers_mut();
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -663,31 +626,99 @@ async fn attendees(
     {
         headers.insert(http::header::CONTENT_DISPOSITION, disposition);
     }
+    response
+        .extensions_mut()
+        .insert(AttendeesExport { event_id });
     Ok(response)
+}
+
+/// The body of an attendee export still to be written: the host streams it with
+/// [`write_attendees`] once the headers are on their way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttendeesExport {
+    event_id: i64,
+}
+
+/// Writes the export's CSV, one line per ticket that is not void, reading the tickets
+/// a page at a time in id order. Stops early, without an error, when the client leaves.
+pub async fn write_attendees(
+    backend: &impl Backend,
+    export: &AttendeesExport,
+    sink: &mut impl ChunkSink,
+) -> Result<(), ApiError> {
+    if !sink.send(AttendeesCsv::header()).await {
+        return Ok(());
+    }
+    let mut after = uuid::Uuid::nil().to_string();
+    loop {
+        let page = backend
+            .query(
+                "SELECT t.id::text AS ticket_id, u.name, u.email,
+                        s.section || ' / ' || s.row_label || ' / ' || s.number AS seat,
+                        t.order_id::text AS order_id, iso_utc(c.scanned_at) AS checked_in_at
+                 FROM orders.tickets t
+                 LEFT JOIN orders.checkins c ON c.ticket_id = t.id
+                 JOIN orders.orders o ON o.id = t.order_id
+                 JOIN auth.users u ON u.id = o.user_id
+                 JOIN catalog.seats s ON s.id = t.seat_id
+                 WHERE t.event_id = $1::int8 AND t.status <> 'void' AND t.id > $2::text::uuid
+                 ORDER BY t.id
+                 LIMIT $3::int8",
+                &[
+                    export.event_id.into(),
+                    after.as_str().into(),
+                    ATTENDEES_PER_PAGE.into(),
+                ],
+            )
+            .await?;
+        let mut lines = Vec::with_capacity(page.len());
+        for row in &page {
+            lines.push([
+                row.text("name")?,
+                row.text("email")?,
+                row.text("seat")?,
+                row.text("order_id")?,
+                row.opt_text("checked_in_at")?.unwrap_or_default(),
+            ]);
+        }
+        if !lines.is_empty() && !sink.send(AttendeesCsv::lines(&lines)).await {
+            return Ok(());
+        }
+        match page.last() {
+            Some(last) if page.len() as i64 == ATTENDEES_PER_PAGE => {
+                after = last.text("ticket_id")?
+            }
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// The attendee export: RFC 4180 CSV, with cells that a spreadsheet would run as a
 /// formula (`=`, `+`, `-`, `@` first) quoted behind an apostrophe.
-struct AttendeesCsv {
-    out: csv::Writer<Vec<u8>>,
-}
+struct AttendeesCsv;
 
 impl AttendeesCsv {
     const HEADER: [&str; 5] = ["name", "email", "seat", "order", "checked_in_at"];
 
-    fn new() -> Self {
+    fn header() -> Vec<u8> {
+        Self::write(&[Self::HEADER.map(str::to_owned)], false)
+    }
+
+    fn lines(lines: &[[String; 5]]) -> Vec<u8> {
+        Self::write(lines, true)
+    }
+
+    fn write(records: &[[String; 5]], defuse: bool) -> Vec<u8> {
         let mut out = csv::Writer::from_writer(Vec::new());
-        // Writing to memory cannot fail.
-        let _ = out.write_record(Self::HEADER);
-        Self { out }
-    }
-
-    fn line(&mut self, cells: [String; 5]) {
-        let _ = self.out.write_record(cells.iter().map(|c| defused(c)));
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        self.out.into_inner().unwrap_or_default()
+        for record in records {
+            // Writing to memory cannot fail.
+            let _ = if defuse {
+                out.write_record(record.iter().map(|c| defused(c)))
+            } else {
+                out.write_record(record)
+            };
+        }
+        out.into_inner().unwrap_or_default()
     }
 }
 
@@ -704,25 +735,17 @@ async fn gate_staff(
     caller: &Caller,
     event_id: i64,
 ) -> Result<Response, ApiError> {
-    let rows = backend
-        .query(
-            "SELECT jsonb_build_object('gate_staff', coalesce((
+    let body = owned_body(backend, caller, event_id, GATE_STAFF_SQL).await?;
+    Ok(web::raw_json(StatusCode::OK, body))
+}
+
+/// $1 event id, $2 organizer id.
+const GATE_STAFF_SQL: &str = "SELECT jsonb_build_object('gate_staff', coalesce((
                  SELECT jsonb_agg(jsonb_build_object('user_id', u.id, 'email', u.email, 'name', u.name,
                                                      'added_at', iso_utc(g.added_at)) ORDER BY g.added_at, u.email)
                  FROM catalog.gate_staff g JOIN auth.users u ON u.id = g.user_id
                  WHERE g.event_id = e.id), '[]'))::text AS body
-             FROM catalog.events e WHERE e.id = $1::int8 AND e.organizer_id = $2::text::uuid",
-            &[event_id.into(), caller.user_id.as_str().into()],
-        )
-        .await?;
-    match rows.first() {
-        Some(row) => Ok(web::raw_json(
-            StatusCode::OK,
-            row.text("body")?.into_bytes(),
-        )),
-        None => Err(not_yours(event_id)),
-    }
-}
+             FROM catalog.events e WHERE e.id = $1::int8 AND e.organizer_id = $2::text::uuid";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -813,16 +836,16 @@ mod tests {
         assert_eq!(defused("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(defused("-1"), "'-1");
         assert_eq!(defused("Ana López"), "Ana López");
-        let mut csv = AttendeesCsv::new();
-        csv.line([
+        let mut csv = AttendeesCsv::header();
+        csv.extend(AttendeesCsv::lines(&[[
             "Ana, \"the fan\"".into(),
             "ana@example.com".into(),
             "Stalls / A / 3".into(),
             "o-1".into(),
             String::new(),
-        ]);
+        ]]));
         assert_eq!(
-            String::from_utf8(csv.into_bytes()).unwrap(),
+            String::from_utf8(csv).unwrap(),
             "name,email,seat,order,checked_in_at\n\"Ana, \"\"the fan\"\"\",ana@example.com,Stalls / A / 3,o-1,\n"
         );
     }

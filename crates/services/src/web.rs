@@ -16,6 +16,21 @@ pub type Response = http::Response<Vec<u8>>;
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Where a body streamed after its headers goes, chunk by chunk: Spin's response body, or
+/// memory in native callers.
+#[allow(async_fn_in_trait)]
+pub trait ChunkSink {
+    /// Sends a chunk; `false` once the client has gone (the writer stops).
+    async fn send(&mut self, chunk: Vec<u8>) -> bool;
+}
+
+impl ChunkSink for Vec<u8> {
+    async fn send(&mut self, chunk: Vec<u8>) -> bool {
+        self.extend(chunk);
+        true
+    }
+}
+
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => raw_json(status, body),

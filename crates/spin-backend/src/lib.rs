@@ -15,17 +15,29 @@ use std::time::Duration;
 use backend::{BackendConfig, GiveBack};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use http_body::Frame;
+use http_body_util::{Either, StreamBody};
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::ids::PublicId;
 use ticketbuster_services::http_policy::{self, CorsPolicy};
 use ticketbuster_services::log;
-use ticketbuster_services::web::{self, MAX_BODY_BYTES};
+use ticketbuster_services::organizer::{self, AttendeesExport};
+use ticketbuster_services::web::{self, ChunkSink, MAX_BODY_BYTES};
 use ticketbuster_services::worker::{self, SettleAfterResponse, WorkerError};
 
-pub type SpinResponse = http::Response<FullBody<Bytes>>;
+/// An answer: whole, or streamed after its headers (an attendee export).
+pub type SpinResponse = http::Response<Either<FullBody<Bytes>, StreamedBody>>;
+
+/// A body written by a task spawned after the handler returned. An `Err` frame aborts it,
+/// so a client sees a failed download rather than a file cut short.
+pub type StreamedBody = StreamBody<mpsc::Receiver<Result<Frame<Bytes>, anyhow::Error>>>;
+
+/// Chunks of a streamed body in flight between its writer and the host.
+const STREAMED_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// How long an HTTP instance keeps its database connection after its last request, for
 /// the next one (see [`GiveBack`]). Short enough that an instance left idle gives it back
@@ -70,8 +82,43 @@ pub async fn serve_up_to<S>(
             (cors, response)
         }
     };
-    let response = http_policy::secure(origin.as_ref(), &cors, response);
-    with_content_length(response).map(|body| FullBody::new(Bytes::from(body)))
+    let mut response = http_policy::secure(origin.as_ref(), &cors, response);
+    match response.extensions_mut().remove() {
+        Some(export) => streamed_attendees(response, export),
+        None => {
+            with_content_length(response).map(|body| Either::Left(FullBody::new(Bytes::from(body))))
+        }
+    }
+}
+
+/// Sends the export's headers now and its lines as the database gives them.
+fn streamed_attendees(response: web::Response, export: AttendeesExport) -> SpinResponse {
+    let (frames, body) = mpsc::channel(STREAMED_CHUNKS_IN_FLIGHT);
+    spin_sdk::wasip3::spawn(async move {
+        let mut sink = FrameSink(frames);
+        if let Err(e) = organizer::write_attendees(&backend().await, &export, &mut sink).await {
+            log::warn(
+                "organizer: attendee export",
+                format_args!("the export of {export:?} stopped: {e}"),
+            );
+            let _ = sink
+                .0
+                .send(Err(anyhow::anyhow!("the export stopped: {e}")))
+                .await;
+        }
+    });
+    response.map(|_| Either::Right(StreamBody::new(body)))
+}
+
+struct FrameSink(mpsc::Sender<Result<Frame<Bytes>, anyhow::Error>>);
+
+impl ChunkSink for FrameSink {
+    async fn send(&mut self, chunk: Vec<u8>) -> bool {
+        self.0
+            .send(Ok(Frame::data(Bytes::from(chunk))))
+            .await
+            .is_ok()
+    }
 }
 
 /// Loads the settings and the backend's configuration, and runs the handler.

@@ -19,5 +19,5 @@ spin_usable() {
 # Flags every `spin up` of ours gets. Spin drops an instance after 1 s without requests.
 # An on-sale comes in waves with lulls of seconds, and the burst after a lull then spreads
 # over about 25 new instances, each with connections of its own: the next seconds of holds
-# ran about 15 % slower (README, Benchmarks). Instances now outlive lulls of up to 10 s.
+# ran about 15 % slower (docs/benchmarks.md, "Settings and the measurements behind them"). Instances now outlive lulls of up to 10 s.
 SPIN_UP_FLAGS=(--idle-instance-timeout 10s)

@@ -56,7 +56,7 @@ step "end-to-end suite against spin up"
 if spin_usable; then
   counted scripts/e2e.sh
 else
-  echo "SKIPPED end-to-end suite: no usable spin (see above); install Spin 4.1 or later to run it" >&2
+  echo "SKIPPED end-to-end suite: no usable spin (see above); install Spin 4.1 or later (its canary build; README, Requirements) to run it" >&2
 fi
 
 passed=$(grep -Eo '[0-9]+ passed' "$results" | awk '{s += $1} END {print s + 0}')

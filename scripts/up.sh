@@ -15,8 +15,10 @@ listen="${SPIN_LISTEN:-127.0.0.1:3000}"
 if ! spin_usable; then
   cat >&2 <<'MSG'
 TicketBuster needs Spin 4.1 or later (its components use spin-sdk 7 and WASI 0.3.0).
-Install it with Spin's official installer and put it on PATH, for example:
-    curl -fsSL https://spinframework.dev/downloads/install.sh | bash && sudo mv spin /usr/local/bin/
+Spin's installer gives its latest release by default (4.0.x, too old); its canary build
+(Spin's main branch) is new enough. Install it and put it on PATH:
+    curl -fsSL https://spinframework.dev/downloads/install.sh | bash -s -- -v canary
+    sudo mv spin /usr/local/bin/
 then run scripts/up.sh again.
 MSG
   exit 1
@@ -86,7 +88,7 @@ watchdog_pid=$!
 # backend weighed as much as all of Spin. So spin gets a session whose weight is that of
 # about nine (nice -10), where the kernel lets us (root); elsewhere it runs as before.
 # setsid does not fork here (a background job of a script leads no process group), so
-# $! stays spin's pid. Measured: README, Benchmarks.
+# $! stays spin's pid. Measured: docs/benchmarks.md, "Settings and the measurements behind them".
 in_own_session=(setsid bash -c 'echo -10 2>/dev/null >/proc/self/autogroup; exec "$@"' own-session)
 
 stop=0

@@ -85,6 +85,8 @@ async fn lists_filter_search_sort_and_paginate() {
     assert_eq!(window.body["total"], 0);
 }
 
+/// The event detail's counts and prices are what its seat map shows, seat by seat, with
+/// some seats held and some sold.
 #[tokio::test]
 async fn detail_and_seat_map_agree() {
     let app = seeded().await;
@@ -94,23 +96,65 @@ async fn detail_and_seat_map_agree() {
     .fetch_one(app.pool())
     .await
     .unwrap();
+    let seats: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM catalog.seats WHERE event_id = $1 ORDER BY id DESC LIMIT 5",
+    )
+    .bind(id)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    let holder = app.customer().await;
+    let held = app.hold(&holder, id, &seats[..3]).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    let buyer = app.customer().await;
+    let bought = app.hold(&buyer, id, &seats[3..]).await;
+    assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
+    let order_id = app
+        .placed_order_id(&buyer, bought.body["hold_id"].as_str().unwrap(), "k")
+        .await;
+    app.run_worker(order_id.as_bytes(), 0.0).await.unwrap();
+    assert_eq!(app.order_status(&order_id).await, "COMPLETED");
+
     let detail = get(&app, &format!("/api/events/{id}")).await;
     assert_eq!(detail.status, StatusCode::OK);
-    assert_eq!(detail.body["total_seats"], 6000);
-    assert_eq!(detail.body["available_seats"], 6000);
-    assert_eq!(detail.body["min_price_cents"], 5500);
-    assert_eq!(detail.body["max_price_cents"], 14500);
     let map = get(&app, &format!("/api/events/{id}/seats")).await;
     assert_eq!(map.status, StatusCode::OK);
-    let sections = map.body["sections"].as_array().unwrap();
-    assert_eq!(sections.len(), 10);
-    assert_eq!(sections[0]["name"], "Pitch A");
-    let first_row = &sections[0]["rows"][0];
-    assert_eq!(first_row["name"], "A");
-    assert_eq!(first_row["seats"].as_array().unwrap().len(), 30);
-    assert_eq!(first_row["seats"][0]["number"], 1);
-    assert_eq!(first_row["seats"][0]["status"], "available");
-    assert_eq!(first_row["seats"][0]["price_cents"], 14500);
+    let on_map: Vec<&serde_json::Value> = map.body["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|section| section["rows"].as_array().unwrap())
+        .flat_map(|row| row["seats"].as_array().unwrap())
+        .collect();
+    let with_status = |status: &str| on_map.iter().filter(|s| s["status"] == status).count();
+    assert_eq!(detail.body["total_seats"], on_map.len());
+    assert_eq!(detail.body["available_seats"], with_status("available"));
+    assert_eq!((with_status("held"), with_status("sold")), (3, 2));
+    assert_eq!(on_map.len(), 6000, "the seeded stadium");
+
+    // The tiers the detail offers, highest price first, are the tiers the map's seats are
+    // in, at the same prices.
+    let tier = |v: &serde_json::Value, name: &str| {
+        (
+            v[name].as_str().unwrap().to_owned(),
+            v["price_cents"].as_i64().unwrap(),
+        )
+    };
+    let mut map_tiers: Vec<(String, i64)> = on_map.iter().map(|s| tier(s, "tier")).collect();
+    map_tiers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    map_tiers.dedup();
+    let detail_tiers: Vec<(String, i64)> = detail.body["price_tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| tier(t, "name"))
+        .collect();
+    assert_eq!(detail_tiers, map_tiers);
+    assert_eq!(detail.body["max_price_cents"], map_tiers[0].1);
+    assert_eq!(
+        detail.body["min_price_cents"],
+        map_tiers[map_tiers.len() - 1].1
+    );
 }
 
 fn statuses(map: &ticketbuster_tests::Answer) -> Vec<String> {

@@ -17,9 +17,9 @@ use ticketbuster_tests::oidc::{
 };
 use ticketbuster_tests::{Answer, Customer, Service, TestApp, request};
 
-/// An app that trusts `provider`, and the provider; `None` when node is missing.
-async fn app_trusting(cooldown: Option<Duration>) -> Option<(TestApp, OidcProvider)> {
-    let provider = OidcProvider::start().await?;
+/// An app that trusts a provider started for it, and the provider.
+async fn app_trusting(cooldown: Option<Duration>) -> (TestApp, OidcProvider) {
+    let provider = OidcProvider::start().await;
     let config = IssuerConfig::parse(&provider.issuer, AUDIENCE, ROLE_CLAIM)
         .expect("a valid configuration")
         .expect("an issuer");
@@ -29,7 +29,7 @@ async fn app_trusting(cooldown: Option<Duration>) -> Option<(TestApp, OidcProvid
     }
     let mut app = TestApp::spawn().await;
     app.trust_issuer(&issuer);
-    Some((app, provider))
+    (app, provider)
 }
 
 async fn me(app: &TestApp, token: &str) -> Answer {
@@ -53,9 +53,7 @@ async fn signed_in(app: &TestApp, token: String) -> Customer {
 
 #[tokio::test]
 async fn issuer_tokens_work_on_every_service_beside_our_own() {
-    let Some((app, provider)) = app_trusting(None).await else {
-        return;
-    };
+    let (app, provider) = app_trusting(None).await;
     let by_rsa = signed_in(&app, provider.token("bob", RS256).await).await;
     let by_ec = signed_in(&app, provider.token("bob", ES256).await).await;
     assert_eq!(by_rsa.id, by_ec.id, "one subject, one local account");
@@ -126,9 +124,7 @@ async fn issuer_tokens_work_on_every_service_beside_our_own() {
 
 #[tokio::test]
 async fn expired_foreign_and_forged_tokens_answer_401() {
-    let Some((app, provider)) = app_trusting(None).await else {
-        return;
-    };
+    let (app, provider) = app_trusting(None).await;
     let short_lived = provider.token("bob", SHORT_LIVED).await;
     assert_eq!(me(&app, &short_lived).await.status, StatusCode::OK);
     let other_audience = provider.token("bob", OTHER_AUDIENCE).await;
@@ -167,9 +163,7 @@ async fn expired_foreign_and_forged_tokens_answer_401() {
 
 #[tokio::test]
 async fn the_role_comes_from_the_token_else_from_the_local_account() {
-    let Some((app, provider)) = app_trusting(None).await else {
-        return;
-    };
+    let (app, provider) = app_trusting(None).await;
     let alice = me(&app, &provider.token("alice", ES256).await).await;
     assert_eq!(alice.body["role"], "organizer", "{:?}", alice.body);
     let gina = me(&app, &provider.token("gina", RS256).await).await;
@@ -211,9 +205,7 @@ async fn the_role_comes_from_the_token_else_from_the_local_account() {
 #[tokio::test]
 async fn keys_are_fetched_again_after_a_rotation_but_not_for_made_up_key_ids() {
     let cooldown = Duration::from_secs(1);
-    let Some((app, provider)) = app_trusting(Some(cooldown)).await else {
-        return;
-    };
+    let (app, provider) = app_trusting(Some(cooldown)).await;
     let before = provider.token("bob", RS256).await;
     for _ in 0..10 {
         assert_eq!(me(&app, &before).await.status, StatusCode::OK);
@@ -254,5 +246,31 @@ async fn keys_are_fetched_again_after_a_rotation_but_not_for_made_up_key_ids() {
         provider.jwks_fetches().await,
         3,
         "one refresh per cooldown, whatever the key ids"
+    );
+}
+
+#[tokio::test]
+async fn tokens_keep_working_from_the_cached_keys_while_the_issuer_is_down() {
+    let (app, provider) = app_trusting(None).await;
+    let token = provider.token("bob", ES256).await;
+    let first = me(&app, &token).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let other_token = provider.token("nemo", RS256).await;
+    drop(provider);
+
+    let again = me(&app, &token).await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "the issuer is down: {:?}",
+        again.body
+    );
+    assert_eq!(again.body["id"], first.body["id"]);
+    let newcomer = me(&app, &other_token).await;
+    assert_eq!(
+        newcomer.status,
+        StatusCode::OK,
+        "a first-time subject is linked from the cached keys too: {:?}",
+        newcomer.body
     );
 }

@@ -5,8 +5,9 @@
 #    the API suite in tests/, then the tests that stop and start spin themselves
 #    (tests/tests/e2e_spin_restarts.rs): an order whose after-response work dies with spin,
 #    settled by the next call of the jobs route, and a rotation of the token secret;
-# 2. the full app (spin.toml) with the sidecar beside it: the API suite again, and the
-#    browser suite in frontend/e2e (headless Chromium, normal holds).
+# 2. the full app (spin.toml) with the sidecar beside it: the API suite again, schemathesis
+#    fuzzing every operation of docs/openapi.yaml (tests/openapi/fuzz.sh), and the browser
+#    suite in frontend/e2e (headless Chromium, normal holds).
 # The API suite runs with 3-second holds, so it can watch one expire. Every request comes
 # from 127.0.0.1, so the per-address and per-account rate limits are raised; failed logins
 # keep theirs, which the API suite checks. Stops everything afterwards.
@@ -98,7 +99,7 @@ start_spin() {
 api_suite() {
   E2E_DEPLOYMENT="$1" E2E_HOLD_TTL_SECONDS=3 TICKETBUSTER_URL="http://$listen" \
     E2E_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
-    cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --nocapture || { logs; exit 1; }
+    cargo test --quiet -p ticketbuster-tests --test e2e_spin -- --ignored --nocapture || { logs; exit 1; }
 }
 
 echo "[e2e] HTTP-only deployment: deploy/http-only/spin.toml, no sidecar" >&2
@@ -119,6 +120,9 @@ export SPIN_VARIABLE_WEBSOCKET_URL="ws://$sidecar_listen/ws"
 full_app=(--runtime-config-file "$work/runtime-config.toml")
 start_spin 3 "${full_app[@]}"
 api_suite full
+echo "[e2e] schemathesis: every operation of docs/openapi.yaml fuzzed (tests/openapi/fuzz.sh)" >&2
+TICKETBUSTER_URL="http://$listen" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+  TB_DB="$native_bin/tb-db" tests/openapi/fuzz.sh || { logs; echo "[e2e] schemathesis FAILED" >&2; exit 1; }
 stop_spin
 
 command -v chromium >/dev/null 2>&1 || apt_install chromium

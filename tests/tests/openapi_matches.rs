@@ -1,50 +1,49 @@
 //! The OpenAPI document and the services agree: every documented path and method is
 //! answered by a service (not with "no such endpoint" or 405), with a status the document
 //! lists for it, in a media type and with the headers it documents for that status; and the
-//! routes in spin.toml send each documented path to the component of that service.
+//! routes of spin.toml and deploy/http-only/spin.toml send each documented path to the
+//! component of that service (`/api/jobs/run` only in the HTTP-only deployment). The
+//! document and the manifests are read with YAML and TOML parsers; scripts/test.sh checks
+//! the document with an OpenAPI validator, and scripts/e2e.sh fuzzes the running app from it.
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+use ticketbuster_domain::orders::PaymentProvider;
+use ticketbuster_services::jobs::{self, JobsSettings, JobsToken};
+use ticketbuster_services::worker::WorkerSettings;
 use ticketbuster_tests::{Service, TestApp, request};
 
-/// One documented response: its status and the document's lines for it.
-struct Documented {
-    status: StatusCode,
-    lines: Vec<String>,
+const JOBS_TOKEN: &str = "a-jobs-token-for-the-contract-test-of-the-jobs-route";
+
+/// The document, read by a YAML parser into JSON values.
+fn document() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"))
+            .expect("docs/openapi.yaml");
+    serde_norway::from_str(&text).expect("docs/openapi.yaml is YAML")
 }
 
-impl Documented {
-    /// Whether the document gives this response a body of `media_type`.
-    fn has_media_type(&self, media_type: &str) -> bool {
-        self.lines.iter().any(|l| {
-            l.contains(&format!("{media_type}:"))
-                || (media_type == "application/json" && l.contains("#/components/responses/Error"))
-        })
-    }
-
-    /// The headers the document names for this response, with their `const` value if any.
-    fn headers(&self) -> Vec<(String, Option<String>)> {
-        let mut headers = Vec::new();
-        let mut headers_indent = None;
-        for line in &self.lines {
-            let indent = line.len() - line.trim_start().len();
-            match headers_indent {
-                None if line.trim() == "headers:" => headers_indent = Some(indent),
-                Some(at) if indent == at + 2 => {
-                    if let Some((name, rest)) = line.trim().split_once(':') {
-                        let value = rest
-                            .split_once("const: '")
-                            .and_then(|(_, v)| v.split_once('\''))
-                            .map(|(v, _)| v.to_owned());
-                        headers.push((name.to_owned(), value));
-                    }
-                }
-                Some(at) if indent <= at => headers_indent = None,
-                _ => {}
-            }
+/// `value`, or what its `$ref` (`#/components/...`) points to.
+fn resolved<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("a local $ref");
+            resolved(
+                doc,
+                doc.pointer(pointer)
+                    .expect("the $ref points into the document"),
+            )
         }
-        headers
+        None => value,
     }
+}
+
+/// One documented response: its status, media types and headers.
+struct Documented {
+    status: StatusCode,
+    media_types: Vec<String>,
+    /// The headers the document names, with their `const` value if any.
+    headers: Vec<(String, Option<String>)>,
 }
 
 struct Operation {
@@ -54,60 +53,110 @@ struct Operation {
 }
 
 fn documented_operations() -> Vec<Operation> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml"))
-        .expect("docs/openapi.yaml");
-    let mut operations: Vec<Operation> = Vec::new();
-    let mut path: Option<String> = None;
-    // Whether the lines read belong to the last operation's latest response.
-    let mut in_response = false;
-    for line in doc.lines() {
-        let indent = line.len() - line.trim_start().len();
-        if let Some(p) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
-            path = Some(format!("/{p}"));
-            in_response = false;
-        } else if let (Some(p), Some(method)) = (
-            &path,
-            line.strip_prefix("    ")
-                .filter(|l| !l.starts_with(' '))
-                .and_then(|l| l.strip_suffix(':')),
-        ) {
-            in_response = false;
-            if let Ok(method) = method.to_uppercase().parse::<Method>()
-                && ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str())
-            {
-                operations.push(Operation {
-                    path: p.clone(),
-                    method,
-                    responses: Vec::new(),
-                });
+    let doc = document();
+    let paths = doc["paths"].as_object().expect("the document's paths");
+    let mut operations = Vec::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("a path item") {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
             }
-        } else if !line.starts_with(' ') {
-            path = None;
-            in_response = false;
-        } else if path.is_some()
-            && let Some(operation) = operations.last_mut()
-        {
-            let code = line
-                .strip_prefix("        '")
-                .and_then(|l| l.get(..3))
-                .and_then(|c| c.parse::<u16>().ok())
-                .and_then(|c| StatusCode::from_u16(c).ok());
-            if let Some(status) = code {
-                operation.responses.push(Documented {
-                    status,
-                    lines: vec![line.to_owned()],
-                });
-                in_response = true;
-            } else if in_response && indent > 8 {
-                if let Some(response) = operation.responses.last_mut() {
-                    response.lines.push(line.to_owned());
-                }
-            } else {
-                in_response = false;
-            }
+            let responses = operation["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path} documents its responses"))
+                .iter()
+                .map(|(status, response)| {
+                    let response = resolved(&doc, response);
+                    let names = |key: &str| {
+                        response[key]
+                            .as_object()
+                            .map(|map| map.iter().collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    };
+                    Documented {
+                        status: status.parse().expect("a status code"),
+                        media_types: names("content")
+                            .into_iter()
+                            .map(|(media_type, _)| media_type.clone())
+                            .collect(),
+                        headers: names("headers")
+                            .into_iter()
+                            .map(|(name, header)| {
+                                let constant = resolved(&doc, header)["schema"]["const"]
+                                    .as_str()
+                                    .map(str::to_owned);
+                                (name.clone(), constant)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            operations.push(Operation {
+                path: path.clone(),
+                method,
+                responses,
+            });
         }
     }
     operations
+}
+
+/// A generated client needs a schema for every body: each response but 204 and 304
+/// documents one, and an error is the `Error` component or builds on it.
+#[test]
+fn every_documented_answer_has_a_schema() {
+    let doc = document();
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    for (path, item) in doc["paths"].as_object().expect("the document's paths") {
+        for (method, operation) in item.as_object().expect("a path item") {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if status == "204" || status == "304" {
+                    continue;
+                }
+                let content = resolved(&doc, response)["content"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{method} {path} {status}: no body documented"));
+                for (media_type, body) in content {
+                    let schema = &body["schema"];
+                    assert!(
+                        schema.is_object(),
+                        "{method} {path} {status} {media_type}: no schema"
+                    );
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    // The health routes answer 503 with their report, not an error.
+                    if is_error && !path.starts_with("/api/health") {
+                        let builds_on_error = *schema == error
+                            || schema["allOf"]
+                                .as_array()
+                                .is_some_and(|all| all.contains(&error));
+                        assert!(
+                            builds_on_error,
+                            "{method} {path} {status}: not the Error component"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What serves a documented path: a service of the app, or the jobs route of the HTTP-only
+/// deployment.
+#[derive(Clone, Copy)]
+enum Server {
+    App(Service),
+    Jobs,
+}
+
+fn server_for(path: &str) -> Server {
+    if path.starts_with("/api/jobs/") {
+        Server::Jobs
+    } else {
+        Server::App(service_for(path))
+    }
 }
 
 fn service_for(path: &str) -> Service {
@@ -122,16 +171,38 @@ fn service_for(path: &str) -> Service {
     }
 }
 
-/// The spin.toml component that serves a service.
-fn component_of(service: Service) -> &'static str {
-    match service {
-        Service::Auth => "auth",
-        Service::Catalog => "catalog",
-        Service::Holds => "seat-lock",
-        Service::Orders => "orders",
-        Service::Health => "health",
-        Service::Checkins => "checkin",
-        Service::Organizer => "organizer",
+/// The Spin component that serves a documented path.
+fn component_of(server: Server) -> &'static str {
+    match server {
+        Server::App(Service::Auth) => "auth",
+        Server::App(Service::Catalog) => "catalog",
+        Server::App(Service::Holds) => "seat-lock",
+        Server::App(Service::Orders) => "orders",
+        Server::App(Service::Health) => "health",
+        Server::App(Service::Checkins) => "checkin",
+        Server::App(Service::Organizer) => "organizer",
+        Server::Jobs => "jobs",
+    }
+}
+
+/// The answer of whatever serves `path`, as its component would give it.
+async fn serve(
+    app: &TestApp,
+    path: &str,
+    req: http::Request<bytes::Bytes>,
+) -> http::Response<Vec<u8>> {
+    match server_for(path) {
+        Server::App(service) => app.call_raw(service, req).await,
+        Server::Jobs => {
+            let settings = JobsSettings {
+                token: JobsToken::parse(JOBS_TOKEN).expect("a long enough token"),
+                worker: WorkerSettings {
+                    batch_size: 50,
+                    payment: PaymentProvider::new(0.0).expect("a failure rate"),
+                },
+            };
+            jobs::handle(&app.backend, &settings, req).await
+        }
     }
 }
 
@@ -227,17 +298,21 @@ async fn every_documented_operation_is_served() {
         responses,
     } in operations
     {
+        let token = match server_for(&path) {
+            Server::App(_) => buyer.token.as_str(),
+            Server::Jobs => JOBS_TOKEN,
+        };
         let mut req = request(
             method.clone(),
             &ids.concrete(&path),
-            Some(&buyer.token),
+            Some(token),
             ids.body(&path, &method),
         );
         if method == Method::POST {
             req.headers_mut()
                 .insert("idempotency-key", "openapi".parse().unwrap());
         }
-        let answer = app.call_raw(service_for(&path), req).await;
+        let answer = serve(&app, &path, req).await;
         let status = answer.status();
         let content_type = answer
             .headers()
@@ -264,7 +339,7 @@ async fn every_documented_operation_is_served() {
             "{method} {path} is documented but not served: {body:?}"
         );
 
-        if matches!(service_for(&path), Service::Orders) {
+        if matches!(server_for(&path), Server::App(Service::Orders)) {
             assert!(
                 status.is_success(),
                 "{method} {path}: real ids and a real body, yet {status}: {body:?}"
@@ -277,16 +352,16 @@ async fn every_documented_operation_is_served() {
         };
         if answer.body().is_empty() {
             assert!(
-                !documented.lines.iter().any(|l| l.contains("content:")),
+                documented.media_types.is_empty(),
                 "{method} {path} {status}: documented with a body, answered none"
             );
         } else {
             assert!(
-                documented.has_media_type(&content_type),
+                documented.media_types.contains(&content_type),
                 "{method} {path} {status}: answered {content_type:?}, not documented"
             );
         }
-        for (name, value) in documented.headers() {
+        for (name, value) in &documented.headers {
             let answered = answer.headers().get(name.as_str());
             assert!(
                 answered.is_some(),
@@ -299,57 +374,79 @@ async fn every_documented_operation_is_served() {
     }
 }
 
+/// The (route, component) of each HTTP trigger of a Spin manifest.
+fn http_routes(manifest: &str) -> Vec<(String, String)> {
+    let path = format!("{}/../{manifest}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let manifest: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    manifest["trigger"]["http"]
+        .as_array()
+        .expect("HTTP triggers")
+        .iter()
+        .map(|trigger| {
+            let field = |name: &str| {
+                trigger[name]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{path}: a trigger without a {name}"))
+                    .to_owned()
+            };
+            (field("route"), field("component"))
+        })
+        .collect()
+}
+
+/// The component Spin sends `path` to: a route without a wildcard first, then the longest
+/// wildcard prefix.
+fn routed_component<'a>(routes: &'a [(String, String)], path: &str) -> Option<&'a str> {
+    let exact = routes.iter().find(|(route, _)| {
+        !route.ends_with("/...") && {
+            let pattern: Vec<&str> = route.split('/').collect();
+            let actual: Vec<&str> = path.split('/').collect();
+            pattern.len() == actual.len()
+                && pattern
+                    .iter()
+                    .zip(&actual)
+                    .all(|(p, a)| p.starts_with(':') || p == a)
+        }
+    });
+    let wildcard = routes
+        .iter()
+        .filter_map(|(route, component)| {
+            let prefix = route.strip_suffix("/...")?;
+            (path == prefix || path.starts_with(&format!("{prefix}/")))
+                .then_some((prefix.len(), component))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, component)| component);
+    exact.map(|(_, c)| c).or(wildcard).map(String::as_str)
+}
+
 #[test]
 fn spin_routes_send_every_documented_path_to_its_component() {
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml"))
-        .expect("spin.toml");
-    // (route, component) of each `[[trigger.http]]`.
-    let mut routes: Vec<(String, String)> = Vec::new();
-    let mut route: Option<String> = None;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            route = None;
-        } else if let Some(r) = line
-            .strip_prefix("route = \"")
-            .and_then(|r| r.strip_suffix('"'))
-        {
-            route = Some(r.to_owned());
-        } else if let (Some(r), Some(component)) = (
-            &route,
-            line.strip_prefix("component = \"")
-                .and_then(|c| c.strip_suffix('"')),
-        ) {
-            routes.push((r.clone(), component.to_owned()));
-        }
-    }
+    let full = http_routes("spin.toml");
+    let http_only = http_routes("deploy/http-only/spin.toml");
     let operations = documented_operations();
-    assert!(!operations.is_empty());
+    assert!(
+        operations.iter().any(|o| o.path == "/api/jobs/run"),
+        "the jobs route is documented"
+    );
     for Operation { path, .. } in operations {
-        // As Spin picks: a route without a wildcard first, then the longest wildcard prefix.
-        let exact = routes.iter().find(|(route, _)| {
-            !route.ends_with("/...") && {
-                let pattern: Vec<&str> = route.split('/').collect();
-                let actual: Vec<&str> = path.split('/').collect();
-                pattern.len() == actual.len()
-                    && pattern
-                        .iter()
-                        .zip(&actual)
-                        .all(|(p, a)| p.starts_with(':') || p == a)
-            }
-        });
-        let wildcard = routes
-            .iter()
-            .filter_map(|(route, component)| {
-                let prefix = route.strip_suffix("/...")?;
-                (path == prefix || path.starts_with(&format!("{prefix}/")))
-                    .then_some((prefix.len(), component))
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, component)| component);
-        let component = exact.map(|(_, c)| c).or(wildcard);
+        let server = server_for(&path);
+        let expected = component_of(server);
         assert_eq!(
-            component.map(String::as_str),
-            Some(component_of(service_for(&path))),
+            routed_component(&http_only, &path),
+            Some(expected),
+            "{path}: the component deploy/http-only/spin.toml routes it to"
+        );
+        // The full app settles orders with its Redis-triggered worker: it has no jobs route,
+        // and the web app's catch-all answers the path as unknown.
+        let in_full_app = match server {
+            Server::App(_) => Some(expected),
+            Server::Jobs => Some("web"),
+        };
+        assert_eq!(
+            routed_component(&full, &path),
+            in_full_app,
             "{path}: the component spin.toml routes it to"
         );
     }

@@ -333,8 +333,8 @@ async fn update(
         "WITH changed AS (
              UPDATE catalog.events e
              SET title = $3, description = $4, venue = $5, city = $6,
-                 starts_at = $7::timestamptz, ends_at = $8::timestamptz,
-                 sales_start = $9::timestamptz, sales_end = $10::timestamptz,
+                 starts_at = $7::text::timestamptz, ends_at = $8::text::timestamptz,
+                 sales_start = $9::text::timestamptz, sales_end = $10::text::timestamptz,
                  max_tickets_per_account = $11::int8::integer, updated_at = now()
              WHERE e.id = $1::int8 AND e.organizer_id = $2::text::uuid AND e.status <> 'cancelled'
              RETURNING e.id

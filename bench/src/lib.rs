@@ -20,6 +20,9 @@ pub struct Figures {
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Clients that ran out of work (seats) before the phase's end: the rate counts the
+    /// whole phase, so it understates what they would have done.
+    pub clients_out_of_work: usize,
 }
 
 impl Figures {
@@ -29,9 +32,7 @@ impl Figures {
             if latencies.is_empty() {
                 return 0.0;
             }
-            let index =
-                ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
-            latencies[index].as_secs_f64() * 1000.0
+            latencies[nearest_rank(latencies.len(), q)].as_secs_f64() * 1000.0
         };
         Self {
             ops: latencies.len(),
@@ -39,8 +40,15 @@ impl Figures {
             per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
             p50_ms: pick(0.50),
             p99_ms: pick(0.99),
+            clients_out_of_work: 0,
         }
     }
+}
+
+/// The index of quantile `q` among `len` sorted values (`len` > 0), by nearest rank: the
+/// smallest value that at least a fraction `q` of all values do not exceed.
+pub fn nearest_rank(len: usize, q: f64) -> usize {
+    ((len as f64 * q).ceil() as usize).clamp(1, len) - 1
 }
 
 /// The timed operations of a phase, which may be run in several slices.
@@ -49,6 +57,7 @@ pub struct Sample {
     latencies: Vec<Duration>,
     errors: usize,
     elapsed: Duration,
+    clients_out_of_work: usize,
 }
 
 impl Sample {
@@ -57,10 +66,14 @@ impl Sample {
         self.latencies.extend(slice.latencies);
         self.errors += slice.errors;
         self.elapsed += slice.elapsed;
+        self.clients_out_of_work = self.clients_out_of_work.max(slice.clients_out_of_work);
     }
 
     pub fn figures(self) -> Figures {
-        Figures::from_latencies(self.latencies, self.errors, self.elapsed)
+        Figures {
+            clients_out_of_work: self.clients_out_of_work,
+            ..Figures::from_latencies(self.latencies, self.errors, self.elapsed)
+        }
     }
 }
 
@@ -70,7 +83,15 @@ impl std::fmt::Display for Figures {
             f,
             "{:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} ok, {} errors)",
             self.per_second, self.p50_ms, self.p99_ms, self.ops, self.errors
-        )
+        )?;
+        if self.clients_out_of_work > 0 {
+            write!(
+                f,
+                "  [{} clients ran out of work before the end: the rate is understated]",
+                self.clients_out_of_work
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -83,45 +104,111 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// What every benchmark takes: `--url`, `--database-url`, `--clients`, `--seconds`, `--runs`.
+/// The database the benchmarks use unless told: the one of `scripts/up.sh`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ticketbuster";
+
+/// The exit statuses of the measuring benchmarks, for their `--help`.
+pub const EXIT_STATUS: &str = "Exit status: 0 when the figures were printed; 1 when the run could not be made \
+(nothing answering, a database error); 2 for bad arguments.\n\
+Figures go to stdout, progress to stderr.";
+
+/// What `holds` and `orders` take.
+#[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    /// The app under test: the `spin up` of scripts/up.sh.
+    #[arg(long, default_value = "http://127.0.0.1:3000", value_parser = http_url)]
     pub url: String,
+    /// Its database: the benchmark makes its events there and deletes them afterwards.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true,
+        value_parser = postgres_url
+    )]
     pub database_url: String,
+    /// Concurrent clients, each a buyer registered through the API.
+    #[arg(long, default_value_t = 64, value_parser = count_in(1..=1_000))]
     pub clients: usize,
+    /// Measured seconds of each phase of a run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub seconds: u64,
+    /// Counted runs, after a warm-up that is shown but not counted; the figures printed
+    /// last are the medians of the runs.
+    #[arg(long, default_value_t = 3, value_parser = count_in(1..=100))]
     pub runs: usize,
 }
 
-impl RunArgs {
-    pub fn parse() -> anyhow::Result<Self> {
-        let args = Self {
-            url: arg("--url", "http://127.0.0.1:3000".to_string()),
-            database_url: arg(
-                "--database-url",
-                std::env::var("DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ticketbuster".into()),
-            ),
-            clients: arg("--clients", 64),
-            seconds: arg("--seconds", 10),
-            runs: arg("--runs", 3),
-        };
-        anyhow::ensure!(
-            args.clients > 0 && args.seconds > 0 && args.runs > 0,
-            "clients, seconds and runs must be positive"
-        );
-        Ok(args)
+/// A whole number within `range`, for an argument.
+pub fn count_in(
+    range: std::ops::RangeInclusive<u64>,
+) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(range)
+}
+
+/// An `http://` or `https://` URL with a host, without its trailing slash.
+pub fn http_url(text: &str) -> Result<String, String> {
+    url_with_scheme(text, &["http", "https"]).map(|url| url.trim_end_matches('/').to_owned())
+}
+
+/// A `postgres://` (or `postgresql://`) URL.
+pub fn postgres_url(text: &str) -> Result<String, String> {
+    url_with_scheme(text, &["postgres", "postgresql"])
+}
+
+/// A `redis://` (or `rediss://`) URL.
+pub fn redis_url(text: &str) -> Result<String, String> {
+    url_with_scheme(text, &["redis", "rediss"])
+}
+
+fn url_with_scheme(text: &str, schemes: &[&str]) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "expected a {} URL",
+            schemes.join(":// or ") + "://"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL names no host".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// A positive, finite number of operations per second.
+pub fn per_second(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Ok(_) => Err("must be a positive number".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
-/// `--name value` from the command line, or the default.
-pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// A line of progress on stderr, so that stdout keeps only the figures.
+#[macro_export]
+macro_rules! progress {
+    ($($arg:tt)*) => {
+        eprintln!("  ... {}", format_args!($($arg)*))
+    };
 }
+
+/// Fails with a clear message unless the app answers its health check.
+pub async fn ensure_up(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let health = http
+        .get(format!("{url}/api/health"))
+        .send()
+        .await
+        .with_context(|| format!("nothing answers at {url}: is spin up running?"))?;
+    anyhow::ensure!(
+        health.status().is_success(),
+        "{url}/api/health answered {}",
+        health.status()
+    );
+    Ok(())
+}
+
+/// How often a long wait says how far it got.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// A registered buyer of the benchmark.
 pub struct Buyer {
@@ -139,7 +226,12 @@ pub async fn register_buyers(
 ) -> anyhow::Result<Vec<Buyer>> {
     let mut buyers = Vec::with_capacity(count);
     let mut told = false;
+    let mut last_progress = Instant::now();
     while buyers.len() < count {
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            progress!("registered {} of {count} buyers", buyers.len());
+            last_progress = Instant::now();
+        }
         let email = format!(
             "bench-{}-{}@example.com",
             buyers.len(),
@@ -152,7 +244,9 @@ pub async fn register_buyers(
             .await?;
         if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
             if !told {
-                eprintln!("registrations are rate limited; waiting (see --help)");
+                progress!(
+                    "registrations are rate limited; waiting (raise SPIN_VARIABLE_RATE_LIMIT_PER_ADDRESS to skip this)"
+                );
                 told = true;
             }
             tokio::time::sleep(retry_after(&response)).await;
@@ -293,7 +387,8 @@ impl Pace {
     }
 }
 
-/// Runs `clients` loops until `duration` is over; each iteration is one timed operation.
+/// Runs `clients` loops until `duration` is over; each iteration is one timed operation,
+/// and an operation answering `None` (no work left) stops its client early.
 /// Under [`Pace::Offered`] an operation's latency counts from when it was due, not from
 /// when it went out: a client still waiting for its last answer delays the next one, and
 /// that wait is part of what a buyer on that schedule would see.
@@ -311,12 +406,12 @@ where
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0);
                 let mut n = 0;
-                loop {
+                let out_of_work = loop {
                     let due = pace
                         .scheduled(clients, client, n)
                         .map_or_else(Instant::now, |after| start + after);
                     if due >= deadline {
-                        break;
+                        break false;
                     }
                     if due > Instant::now() {
                         tokio::time::sleep_until(due.into()).await;
@@ -324,26 +419,28 @@ where
                     match op(client, n).await {
                         Some(true) => latencies.push(due.elapsed()),
                         Some(false) => errors += 1,
-                        None => break,
+                        None => break true,
                     }
                     n += 1;
-                }
-                (latencies, errors)
+                };
+                (latencies, errors, out_of_work)
             })
         })
         .collect();
-    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let mut sample = Sample::default();
     for task in tasks {
-        if let Ok((l, e)) = task.await {
-            latencies.extend(l);
-            errors += e;
+        match task.await {
+            Ok((latencies, errors, out_of_work)) => {
+                sample.latencies.extend(latencies);
+                sample.errors += errors;
+                sample.clients_out_of_work += usize::from(out_of_work);
+            }
+            // A client that panicked made no figures: count it as one error, not as nothing.
+            Err(_) => sample.errors += 1,
         }
     }
-    Sample {
-        latencies,
-        errors,
-        elapsed: start.elapsed(),
-    }
+    sample.elapsed = start.elapsed();
+    sample
 }
 
 #[cfg(test)]
@@ -367,12 +464,64 @@ mod tests {
             latencies: vec![Duration::from_millis(ms); 10],
             errors,
             elapsed: Duration::from_secs(1),
+            clients_out_of_work: 0,
         };
         let mut phase = slice(10, 1);
         phase.add(slice(30, 2));
         let f = phase.figures();
         assert_eq!((f.ops, f.errors, f.per_second), (20, 3, 10.0));
         assert_eq!((f.p50_ms, f.p99_ms), (10.0, 30.0));
+    }
+
+    #[test]
+    fn nearest_rank_picks_the_value_that_covers_the_quantile() {
+        assert_eq!(nearest_rank(1, 0.99), 0);
+        assert_eq!(nearest_rank(100, 0.5), 49);
+        assert_eq!(nearest_rank(100, 0.99), 98);
+        assert_eq!(nearest_rank(101, 0.99), 99);
+        assert_eq!(nearest_rank(10, 0.0), 0);
+    }
+
+    #[test]
+    fn clients_out_of_work_show_in_the_figures() {
+        let slice = |out_of_work| Sample {
+            latencies: vec![Duration::from_millis(1)],
+            errors: 0,
+            elapsed: Duration::from_secs(1),
+            clients_out_of_work: out_of_work,
+        };
+        let mut phase = slice(0);
+        phase.add(slice(2));
+        let figures = phase.figures();
+        assert_eq!(figures.clients_out_of_work, 2);
+        assert!(
+            figures
+                .to_string()
+                .ends_with("[2 clients ran out of work before the end: the rate is understated]")
+        );
+        assert!(!slice(0).figures().to_string().contains("ran out"));
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        assert_eq!(
+            http_url("http://127.0.0.1:3000/").as_deref(),
+            Ok("http://127.0.0.1:3000")
+        );
+        assert!(http_url("https://example.com").is_ok());
+        assert!(http_url("127.0.0.1:3000").is_err());
+        assert!(http_url("ftp://example.com").is_err());
+        assert!(postgres_url(DEFAULT_DATABASE_URL).is_ok());
+        assert!(postgres_url("postgresql://u@db/x").is_ok());
+        assert!(postgres_url("mysql://u@db/x").is_err());
+        assert!(redis_url("redis://127.0.0.1:6379").is_ok());
+        assert!(redis_url("http://127.0.0.1:6379").is_err());
+        assert_eq!(per_second("1500"), Ok(1500.0));
+        assert!(per_second("0").is_err());
+        assert!(per_second("-3").is_err());
+        assert!(per_second("inf").is_err());
+        assert!(per_second("NaN").is_err());
+        assert!(per_second("fast").is_err());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! started again, then the Redis trigger's process is killed, then `spin` itself. Every
 //! accepted order must end COMPLETED or FAILED within `--settle-seconds` of the last
 //! fault, no seat may be sold twice, and `/api/health/ready` must say degraded while no
-//! worker listened. It prints the counts and exits non-zero when a guarantee failed.
+//! worker listened. It prints the counts and exits with status 3 when a guarantee failed
+//! (1 when it could not run, 2 for bad arguments).
 //!
 //! It needs the machine of `scripts/up.sh` (it stops Redis with `redis-cli`, starts it
 //! with `scripts/services.sh`, and finds spin through up.sh's pid file), and it is best
@@ -12,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,29 +22,45 @@ use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use ticketbuster_bench::{BenchEvent, Buyer, register_buyers, retry_after, unfinished_orders};
+use ticketbuster_bench::{
+    BenchEvent, Buyer, DEFAULT_DATABASE_URL, PROGRESS_EVERY, count_in, http_url, postgres_url,
+    progress, register_buyers, retry_after, unfinished_orders,
+};
 use tokio::sync::Mutex;
 
+/// Faults under load against scripts/up.sh: Redis stopped and started, the Redis
+/// trigger's process killed, then spin killed.
+///
+/// Buyers hold seats and order them throughout. Afterwards every accepted order must be
+/// COMPLETED or FAILED within `--settle-seconds` of the last fault, no seat may be sold
+/// twice, and /api/health/ready must have said degraded while no worker listened. It stops
+/// Redis with redis-cli and starts it with scripts/services.sh, and finds spin through
+/// up.sh's pid file: run it from the repository's root, on the machine of scripts/up.sh.
 #[derive(Parser)]
 #[command(
-    about = "Faults under load against scripts/up.sh: Redis restart, trigger killed, spin killed"
+    version,
+    after_help = "Exit status: 0 when every guarantee held; 1 when the run could not be made \
+(nothing answering, a database error, no pid file); 2 for bad arguments; 3 when a guarantee failed.\n\
+The report goes to stdout, progress to stderr."
 )]
 struct Args {
     /// The app of scripts/up.sh.
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    #[arg(long, default_value = "http://127.0.0.1:3000", value_parser = http_url)]
     url: String,
     /// Its database, to check the outcome.
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/ticketbuster"
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true,
+        value_parser = postgres_url
     )]
     database_url: String,
     /// Buyers placing orders at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = count_in(1..=1_000))]
     buyers: usize,
     /// Redis's port (stopped with redis-cli, started with scripts/services.sh).
-    #[arg(long, default_value_t = 6379)]
+    #[arg(long, default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
     redis_port: u16,
     /// Where scripts/up.sh keeps spin's pid (`spin-up.pid`).
     #[arg(
@@ -53,13 +70,13 @@ struct Args {
     )]
     state_dir: PathBuf,
     /// How long Redis stays down.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     redis_down_seconds: u64,
     /// Time between the faults, and before the first.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     gap_seconds: u64,
     /// Every accepted order must be settled this long after the last fault.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     settle_seconds: u64,
 }
 
@@ -80,8 +97,11 @@ struct Probe {
     workers_listening: Option<i64>,
 }
 
+/// A guarantee failed: distinct from a run that could not be made (1) and bad arguments (2).
+const GUARANTEE_FAILED: u8 = 3;
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let pool = PgPool::connect(&args.database_url).await?;
     let http = reqwest::Client::builder()
@@ -131,7 +151,9 @@ async fn main() -> anyhow::Result<()> {
 
     let gap = Duration::from_secs(args.gap_seconds);
     let mut faults: Vec<(&str, f64, f64)> = Vec::new();
+    progress!("orders flowing; stopping Redis in {} s", args.gap_seconds);
     tokio::time::sleep(gap).await;
+    progress!("stopping Redis for {} s", args.redis_down_seconds);
     let redis_stopped = started.elapsed().as_secs_f64();
     run(
         "redis-cli",
@@ -153,13 +175,20 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
     ));
 
+    progress!(
+        "Redis is back; killing the Redis trigger in {} s",
+        args.gap_seconds
+    );
     tokio::time::sleep(gap).await;
+    progress!("killing the Redis trigger's process");
     let trigger = redis_trigger_pid(spin_pid(&args)?)?;
     run("kill", &["-KILL", &trigger.to_string()]);
     let at = started.elapsed().as_secs_f64();
     faults.push(("Redis trigger process killed", at, at));
 
+    progress!("killing spin in {} s", args.gap_seconds);
     tokio::time::sleep(gap).await;
+    progress!("killing spin (scripts/up.sh starts it again)");
     run("kill", &["-KILL", &spin_pid(&args)?.to_string()]);
     let last_fault = Instant::now();
     let at = started.elapsed().as_secs_f64();
@@ -171,6 +200,11 @@ async fn main() -> anyhow::Result<()> {
         task.await?;
     }
     let accepted = tally.accepted.lock().await.clone();
+    progress!(
+        "buyers stopped; waiting up to {} s after the last fault for {} accepted orders to settle",
+        args.settle_seconds,
+        accepted.len()
+    );
     let settled_after = wait_until_settled(
         &pool,
         event.id,
@@ -190,9 +224,10 @@ async fn main() -> anyhow::Result<()> {
         && report.sold_seats == report.valid_tickets
         && settled_after.is_some();
     if !ok {
-        bail!("a guarantee failed (see above)");
+        eprintln!("a guarantee failed (see above)");
+        return Ok(ExitCode::from(GUARANTEE_FAILED));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One buyer: holds a seat and orders it, again and again. An order whose answer was lost
@@ -309,6 +344,7 @@ async fn wait_until_settled(
     last_fault: Instant,
     within: Duration,
 ) -> anyhow::Result<Option<f64>> {
+    let mut last_progress = Instant::now();
     loop {
         let unfinished = unfinished_orders(pool, event_id).await?;
         let elapsed = last_fault.elapsed();
@@ -317,6 +353,13 @@ async fn wait_until_settled(
         }
         if elapsed > within {
             return Ok(None);
+        }
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            progress!(
+                "{unfinished} orders unfinished {:.0} s after the last fault",
+                elapsed.as_secs_f64()
+            );
+            last_progress = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -506,4 +549,15 @@ fn redis_trigger_pid(spin: u32) -> anyhow::Result<u32> {
         }
     }
     bail!("spin ({spin}) has no child running the Redis trigger")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
 }

@@ -6,6 +6,9 @@
 //!   cargo run --release -p ticketbuster-bench --bin holds -- \
 //!       --url http://127.0.0.1:3000 --clients 64 --seconds 10 --runs 3 [--rate 1500]
 //!
+//! The Spin/SQL ratio is computed per run (the run's Spin rate over the same run's SQL
+//! rate, measured in interleaved slices) and the median of those ratios is reported.
+//!
 //! It registers its buyers through the API, creates a bench event per phase and run
 //! directly in the database (and deletes it afterwards), and gives each client its own
 //! seats, so every hold should succeed: the figure is capacity, not contention. The two
@@ -15,42 +18,56 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
+use clap::Parser;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, Figures, Pace, RunArgs, Sample, WARM_UP_SECONDS, arg, drive, median,
-    register_buyers,
+    BenchEvent, Buyer, EXIT_STATUS, Figures, Pace, RunArgs, Sample, WARM_UP_SECONDS, drive,
+    ensure_up, median, per_second, progress, register_buyers,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
 use ticketbuster_services::holds::{HOLD_SQL, hold_params};
 
+/// Seat holds per second through `spin up` against the bare hold statement on PostgreSQL,
+/// flat out and at an offered rate.
+///
+/// Each run measures holds through Spin and the same statement sent straight to PostgreSQL,
+/// in interleaved 2 s slices, first flat out (each client sends again as soon as it is
+/// answered), then with the clients together offering `--rate` holds a second. Every
+/// client holds its own seats, on events the benchmark makes in the database and deletes
+/// afterwards, so the figure is capacity, not contention. The Spin/SQL ratio is computed
+/// per run and the median of the per-run ratios is reported. Start the stack with raised
+/// rate limits (see docs/benchmarks.md), or registering the buyers waits out the 429s.
+#[derive(Parser)]
+#[command(version, after_help = EXIT_STATUS)]
+struct Args {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Holds per second the clients offer together in the paced phase.
+    #[arg(long, default_value_t = TARGET_RATE, value_parser = per_second)]
+    rate: f64,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let RunArgs {
-        url,
-        database_url,
-        clients,
-        seconds,
-        runs,
-    } = RunArgs::parse()?;
-    let offered: f64 = arg("--rate", TARGET_RATE);
-    ensure!(offered > 0.0, "--rate must be positive");
+    let Args {
+        run:
+            RunArgs {
+                url,
+                database_url,
+                clients,
+                seconds,
+                runs,
+            },
+        rate: offered,
+    } = Args::parse();
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let health = http
-        .get(format!("{url}/api/health"))
-        .send()
-        .await
-        .context("is spin up running?")?;
-    ensure!(
-        health.status().is_success(),
-        "{url}/api/health answered {}",
-        health.status()
-    );
+    ensure_up(&http, &url).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(clients as u32)
         .connect(&database_url)
@@ -66,32 +83,39 @@ async fn main() -> anyhow::Result<()> {
     // not counted.
     for run in 0..=runs {
         let seconds = if run == 0 { WARM_UP_SECONDS } else { seconds };
+        if run == 0 {
+            progress!("warm-up: {seconds} s through Spin and {seconds} s of bare SQL");
+        } else {
+            progress!(
+                "run {run} of {runs}: flat out, {seconds} s through Spin and {seconds} s of bare SQL"
+            );
+        }
         let (spin, sql) = interleaved(&http, &url, &pool, &buyers, seconds, Pace::FlatOut).await?;
         if run == 0 {
             println!("warm-up ({WARM_UP_SECONDS} s, not counted): spin {spin}; sql {sql}");
             continue;
         }
         println!("run {run}: spin {spin}");
-        println!(
-            "run {run}: sql  {sql}   spin/sql = {:.0} %",
-            100.0 * spin.per_second / sql.per_second
-        );
+        let ratio = spin_over_sql(&spin, &sql)?;
+        println!("run {run}: sql  {sql}   spin/sql = {:.0} %", 100.0 * ratio);
         flat_out.add(spin, sql);
+        progress!("run {run} of {runs}: {offered:.0} holds/s offered, {seconds} s each");
         let pace = Pace::Offered(offered);
         let (spin, sql) = interleaved(&http, &url, &pool, &buyers, seconds, pace).await?;
         println!("run {run}: at {offered:.0}/s offered: spin {spin}");
         println!("run {run}: at {offered:.0}/s offered: sql  {sql}");
         paced.add(spin, sql);
     }
-    let (spin_rate, sql_rate) = (
-        flat_out.spin(|f| f.per_second),
-        flat_out.sql(|f| f.per_second),
-    );
+    let ratios = flat_out.ratios()?;
     println!(
-        "median of {runs}: spin {spin_rate:.0} holds/s, p50 {:.2} ms, p99 {:.2} ms; bare SQL {sql_rate:.0} holds/s; spin/sql = {:.0} %",
+        "median of {runs}: spin {:.0} holds/s, p50 {:.2} ms, p99 {:.2} ms; bare SQL {:.0} holds/s; \
+         spin/sql = {:.0} % (median of the per-run ratios {})",
+        flat_out.spin(|f| f.per_second),
         flat_out.spin(|f| f.p50_ms),
         flat_out.spin(|f| f.p99_ms),
-        100.0 * spin_rate / sql_rate
+        flat_out.sql(|f| f.per_second),
+        100.0 * median(ratios.clone()),
+        in_percent(&ratios),
     );
     println!(
         "median of {runs} at {offered:.0} holds/s offered: spin {:.0} holds/s, p50 {:.2} ms, p99 {:.2} ms; bare SQL p50 {:.2} ms, p99 {:.2} ms",
@@ -107,6 +131,22 @@ async fn main() -> anyhow::Result<()> {
 /// The load `--rate` offers by default: the issue's target of 1,500 holds a second.
 const TARGET_RATE: f64 = 1_500.0;
 
+/// Spin's rate over the bare statement's in the same run.
+fn spin_over_sql(spin: &Figures, sql: &Figures) -> anyhow::Result<f64> {
+    ensure!(
+        sql.per_second > 0.0,
+        "the bare statement made no holds ({} errors): is the database of --database-url the app's?",
+        sql.errors
+    );
+    Ok(spin.per_second / sql.per_second)
+}
+
+/// Ratios in run order as percentages, e.g. `54, 56, 57 %`.
+fn in_percent(ratios: &[f64]) -> String {
+    let percents: Vec<String> = ratios.iter().map(|r| format!("{:.0}", 100.0 * r)).collect();
+    format!("{} %", percents.join(", "))
+}
+
 /// The figures of the counted runs, through Spin and of the bare statement.
 #[derive(Default)]
 struct Phases {
@@ -118,6 +158,17 @@ impl Phases {
     fn add(&mut self, spin: Figures, sql: Figures) {
         self.spin.push(spin);
         self.sql.push(sql);
+    }
+
+    /// Each run's Spin rate over the same run's bare SQL rate, in run order. Their median
+    /// is the figure: each ratio compares two phases that saw the same machine, which a
+    /// ratio of the two medians (perhaps from different runs) does not.
+    fn ratios(&self) -> anyhow::Result<Vec<f64>> {
+        self.spin
+            .iter()
+            .zip(&self.sql)
+            .map(|(spin, sql)| spin_over_sql(spin, sql))
+            .collect()
     }
 
     fn spin(&self, figure: impl Fn(&Figures) -> f64) -> f64 {
@@ -268,4 +319,41 @@ async fn bare_sql(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+
+    fn rate(per_second: f64) -> Figures {
+        Figures {
+            per_second,
+            ..Figures::from_latencies(Vec::new(), 0, Duration::from_secs(1))
+        }
+    }
+
+    #[test]
+    fn the_ratio_is_the_median_of_per_run_ratios_not_a_ratio_of_medians() {
+        let mut runs = Phases::default();
+        // Per run: 50 %, 75 %, 90 %. The medians' ratio would be 100 / 200 = 50 %.
+        for (spin, sql) in [(100.0, 200.0), (300.0, 400.0), (90.0, 100.0)] {
+            runs.add(rate(spin), rate(sql));
+        }
+        let ratios = runs.ratios().expect("every run made bare SQL holds");
+        assert_eq!(ratios, vec![0.5, 0.75, 0.9]);
+        assert_eq!(median(ratios.clone()), 0.75);
+        assert_eq!(in_percent(&ratios), "50, 75, 90 %");
+    }
+
+    #[test]
+    fn a_run_without_bare_sql_holds_is_an_error_not_an_infinite_ratio() {
+        assert_eq!(spin_over_sql(&rate(50.0), &rate(200.0)).ok(), Some(0.25));
+        assert!(spin_over_sql(&rate(50.0), &rate(0.0)).is_err());
+    }
 }

@@ -8,16 +8,21 @@
 //!
 //! Each buyer's holds are made beforehand with the bare hold statement (not measured),
 //! so the figure is the orders path: accept, publish, claim, pay, sell, issue tickets.
+//!
+//! The accept → COMPLETED percentiles are over every order the run placed: one still
+//! unfinished at the drain limit counts as at least the time it waited (censored, shown
+//! as `≥`), and a FAILED one as never completed, so neither shortens the tail.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
+use clap::Parser;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, Figures, Pace, RunArgs, WARM_UP_SECONDS, drive, median, register_buyers,
-    unfinished_orders,
+    BenchEvent, Buyer, EXIT_STATUS, Figures, PROGRESS_EVERY, Pace, RunArgs, WARM_UP_SECONDS, drive,
+    ensure_up, median, nearest_rank, progress, register_buyers, unfinished_orders,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -28,21 +33,44 @@ fn holds_per_client(clients: usize, seconds: u64) -> i64 {
     (2_500 * seconds as i64 / clients as i64).max(50)
 }
 
-/// How long to wait for the worker to finish what was accepted.
-const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// Completed orders per second through `spin up`, and the delay from acceptance to the
+/// COMPLETED row; then QR images against a reference request.
+///
+/// Each buyer places orders for holds made beforehand (not measured) for `--seconds`; the
+/// benchmark then waits up to `--drain-seconds` for the order worker to settle them and
+/// reads the delays from the order history. The percentiles are over every order placed:
+/// one still unfinished at the drain limit counts as at least the time it waited
+/// (censored, printed with `≥`), a FAILED one as never completed. Start the stack with
+/// raised rate limits (see docs/benchmarks.md), or registering the buyers waits out the
+/// 429s.
+#[derive(Parser)]
+#[command(version, after_help = EXIT_STATUS)]
+struct Args {
+    #[command(flatten)]
+    run: RunArgs,
+    /// How long to wait, after a run's orders are placed, for the worker to settle them.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    drain_seconds: u64,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let RunArgs {
-        url,
-        database_url,
-        clients,
-        seconds,
-        runs,
-    } = RunArgs::parse()?;
+    let Args {
+        run:
+            RunArgs {
+                url,
+                database_url,
+                clients,
+                seconds,
+                runs,
+            },
+        drain_seconds,
+    } = Args::parse();
+    let drain_limit = Duration::from_secs(drain_seconds);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
+    ensure_up(&http, &url).await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(16)
         .connect(&database_url)
@@ -51,37 +79,58 @@ async fn main() -> anyhow::Result<()> {
     let buyers = Arc::new(register_buyers(&http, &url, clients).await?);
     println!("orders benchmark: {clients} buyers, {seconds} s per run, {runs} runs, target {url}");
 
-    let (mut rates, mut p50s, mut p99s) = (vec![], vec![], vec![]);
+    let mut counted = Vec::with_capacity(runs);
     // Run 0 warms Spin's connection pool and PostgreSQL's plans up; it is shown, not counted.
     for run in 0..=runs {
         let seconds = if run == 0 { WARM_UP_SECONDS } else { seconds };
+        let name = if run == 0 {
+            "warm-up".to_owned()
+        } else {
+            format!("run {run} of {runs}")
+        };
+        progress!("{name}: making {clients} buyers' holds");
         let event = BenchEvent::create(&pool, clients, holds_per_client(clients, seconds)).await?;
         let holds = Arc::new(make_holds(&pool, &buyers, &event).await?);
+        progress!("{name}: placing orders for {seconds} s");
         let accepted =
             place_orders(&http, &url, &buyers, &holds, Duration::from_secs(seconds)).await;
+        drain(&pool, event.id, drain_limit, &name).await?;
         let done = completion(&pool, event.id).await?;
         event.delete(&pool).await?;
         if run == 0 {
             println!(
-                "warm-up ({WARM_UP_SECONDS} s, not counted): accepted {accepted}; completed {:.0}/s, p99 {:.1} ms",
-                done.per_second, done.p99_ms
+                "warm-up ({WARM_UP_SECONDS} s, not counted): accepted {accepted}; completed {:.0}/s, p99 {}",
+                done.per_second, done.p99
             );
             continue;
         }
         println!("run {run}: accepted {accepted}");
         println!(
-            "run {run}: completed {:>6.0}/s  accept→COMPLETED p50 {:>6.1} ms  p99 {:>6.1} ms  ({} completed, {} failed, {} unfinished)",
-            done.per_second, done.p50_ms, done.p99_ms, done.completed, done.failed, done.unfinished
+            "run {run}: completed {:>6.0}/s  accept→COMPLETED p50 {:>8}  p99 {:>8}  ({} placed: {} completed, {} FAILED, {} unfinished)",
+            done.per_second,
+            done.p50,
+            done.p99,
+            done.placed(),
+            done.completed,
+            done.failed,
+            done.unfinished
         );
-        rates.push(done.per_second);
-        p50s.push(done.p50_ms);
-        p99s.push(done.p99_ms);
+        counted.push(done);
     }
+    let total = |count: fn(&Completion) -> usize| counted.iter().map(count).sum::<usize>();
     println!(
-        "median of {runs}: {:.0} completed orders/s, accept→COMPLETED p50 {:.1} ms, p99 {:.1} ms",
-        median(rates),
-        median(p50s),
-        median(p99s)
+        "median of {runs}: {:.0} completed orders/s, accept→COMPLETED p50 {}, p99 {}; \
+         over {} placed orders, {} FAILED and {} unfinished after the {drain_seconds} s drain",
+        median(counted.iter().map(|c| c.per_second).collect()),
+        Delay::median(counted.iter().map(|c| c.p50).collect()),
+        Delay::median(counted.iter().map(|c| c.p99).collect()),
+        total(Completion::placed),
+        total(|c| c.failed),
+        total(|c| c.unfinished),
+    );
+    println!(
+        "(percentiles over every placed order: an unfinished one counts as at least its wait, \
+         censored, shown as ≥; a FAILED one as never completed)"
     );
     qr_figures(&http, &url, &pool, &buyers[0]).await
 }
@@ -147,52 +196,193 @@ async fn place_orders(
     .figures()
 }
 
-struct Completion {
-    completed: i64,
-    failed: i64,
-    unfinished: i64,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-/// Waits for the worker to settle the event's orders, then reads the delays from the
-/// history: placed (`created_at`) to the COMPLETED row.
-async fn completion(pool: &PgPool, event_id: i64) -> anyhow::Result<Completion> {
+/// Waits until the worker has settled the event's orders or `limit` is over, saying how
+/// many are left every few seconds.
+async fn drain(pool: &PgPool, event_id: i64, limit: Duration, name: &str) -> anyhow::Result<()> {
     let began = Instant::now();
+    let mut last_progress = began;
     loop {
         let unfinished = unfinished_orders(pool, event_id).await?;
-        if unfinished == 0 || began.elapsed() > DRAIN_LIMIT {
-            break;
+        if unfinished == 0 {
+            return Ok(());
+        }
+        if began.elapsed() > limit {
+            progress!(
+                "{name}: {unfinished} orders still unfinished after the {} s drain",
+                limit.as_secs()
+            );
+            return Ok(());
+        }
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            progress!(
+                "{name}: waiting for {unfinished} unfinished orders ({:.0} s of {} s)",
+                began.elapsed().as_secs_f64(),
+                limit.as_secs()
+            );
+            last_progress = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let row = sqlx::query(
-        "SELECT count(*) FILTER (WHERE o.status = 'COMPLETED') AS completed,
-                count(*) FILTER (WHERE o.status = 'FAILED') AS failed,
-                count(*) FILTER (WHERE o.status IN ('PENDING', 'PROCESSING')) AS unfinished,
-                extract(epoch FROM max(h.at) - min(o.created_at))::float8 AS span_s,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM h.at - o.created_at))::float8 * 1000 AS p50_ms,
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM h.at - o.created_at))::float8 * 1000 AS p99_ms
+}
+
+/// How one placed order stood when the drain ended, with the time from its acceptance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Settled {
+    Completed {
+        after_ms: f64,
+    },
+    /// Still PENDING or PROCESSING: it would complete, if ever, later than `waited_ms`.
+    Unfinished {
+        waited_ms: f64,
+    },
+    /// FAILED (or cancelled, which this benchmark never asks for): it never completes.
+    Failed,
+}
+
+impl Settled {
+    /// Where it ranks among delays to COMPLETED: an unfinished order at its wait so far,
+    /// a failed one after every other.
+    fn rank(self) -> f64 {
+        match self {
+            Settled::Completed { after_ms } => after_ms,
+            Settled::Unfinished { waited_ms } => waited_ms,
+            Settled::Failed => f64::INFINITY,
+        }
+    }
+
+    fn delay(self) -> Delay {
+        match self {
+            Settled::Completed { after_ms } => Delay::Ms(after_ms),
+            Settled::Unfinished { waited_ms } => Delay::AtLeastMs(waited_ms),
+            Settled::Failed => Delay::Never,
+        }
+    }
+}
+
+/// A percentile of accept → COMPLETED.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Delay {
+    Ms(f64),
+    /// It fell on an order unfinished at the drain limit: the delay is at least this
+    /// (censored).
+    AtLeastMs(f64),
+    /// It fell on a FAILED order: that share of orders never completed.
+    Never,
+}
+
+impl Delay {
+    fn rank(self) -> f64 {
+        match self {
+            Delay::Ms(ms) | Delay::AtLeastMs(ms) => ms,
+            Delay::Never => f64::INFINITY,
+        }
+    }
+
+    /// The median over runs; the mean of the middle two of an even count is only a lower
+    /// bound if either is, and never if either is never.
+    fn median(mut delays: Vec<Delay>) -> Delay {
+        delays.sort_by(|a, b| a.rank().total_cmp(&b.rank()));
+        match delays.len() {
+            0 => Delay::Ms(0.0),
+            n if n % 2 == 1 => delays[n / 2],
+            n => match (delays[n / 2 - 1], delays[n / 2]) {
+                (Delay::Never, _) | (_, Delay::Never) => Delay::Never,
+                (Delay::Ms(a), Delay::Ms(b)) => Delay::Ms((a + b) / 2.0),
+                (a, b) => Delay::AtLeastMs((a.rank() + b.rank()) / 2.0),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Delay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Padded as a whole, so that a width in the format applies.
+        f.pad(&match self {
+            Delay::Ms(ms) => format!("{ms:.1} ms"),
+            Delay::AtLeastMs(ms) => format!("≥ {ms:.0} ms"),
+            Delay::Never => "never (FAILED)".to_owned(),
+        })
+    }
+}
+
+/// What became of one run's orders.
+#[derive(Debug, PartialEq)]
+struct Completion {
+    completed: usize,
+    failed: usize,
+    unfinished: usize,
+    per_second: f64,
+    p50: Delay,
+    p99: Delay,
+}
+
+impl Completion {
+    /// Counts the orders and takes the percentiles over all of them; `span` is the time
+    /// from the first order's acceptance to the last completion.
+    fn of(mut orders: Vec<Settled>, span: Duration) -> Self {
+        orders.sort_by(|a, b| a.rank().total_cmp(&b.rank()));
+        let count = |pick: fn(&Settled) -> bool| orders.iter().filter(|o| pick(o)).count();
+        let completed = count(|o| matches!(o, Settled::Completed { .. }));
+        let pick = |q: f64| {
+            if orders.is_empty() {
+                return Delay::Ms(0.0);
+            }
+            orders[nearest_rank(orders.len(), q)].delay()
+        };
+        Completion {
+            completed,
+            failed: count(|o| matches!(o, Settled::Failed)),
+            unfinished: count(|o| matches!(o, Settled::Unfinished { .. })),
+            per_second: if span.is_zero() {
+                0.0
+            } else {
+                completed as f64 / span.as_secs_f64()
+            },
+            p50: pick(0.50),
+            p99: pick(0.99),
+        }
+    }
+
+    fn placed(&self) -> usize {
+        self.completed + self.failed + self.unfinished
+    }
+}
+
+/// Reads how each of the event's orders stands from the history: placed (`created_at`)
+/// to the COMPLETED row, or how long it has waited so far.
+async fn completion(pool: &PgPool, event_id: i64) -> anyhow::Result<Completion> {
+    let rows = sqlx::query(
+        "SELECT o.status,
+                extract(epoch FROM h.at - o.created_at)::float8 * 1000 AS after_ms,
+                extract(epoch FROM now() - o.created_at)::float8 * 1000 AS waited_ms,
+                extract(epoch FROM max(h.at) OVER () - min(o.created_at) OVER ())::float8 AS span_s
          FROM orders.orders o
          LEFT JOIN orders.order_history h ON h.order_id = o.id AND h.to_status = 'COMPLETED'
          WHERE o.event_id = $1",
     )
     .bind(event_id)
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
-    let completed: i64 = row.try_get("completed")?;
-    let span: Option<f64> = row.try_get("span_s")?;
-    Ok(Completion {
-        completed,
-        failed: row.try_get("failed")?,
-        unfinished: row.try_get("unfinished")?,
-        per_second: span
-            .filter(|s| *s > 0.0)
-            .map_or(0.0, |s| completed as f64 / s),
-        p50_ms: row.try_get::<Option<f64>, _>("p50_ms")?.unwrap_or_default(),
-        p99_ms: row.try_get::<Option<f64>, _>("p99_ms")?.unwrap_or_default(),
-    })
+    let mut orders = Vec::with_capacity(rows.len());
+    let mut span = Duration::ZERO;
+    for row in rows {
+        let status: String = row.try_get("status")?;
+        let after_ms: Option<f64> = row.try_get("after_ms")?;
+        orders.push(match (status.as_str(), after_ms) {
+            ("COMPLETED", Some(after_ms)) => Settled::Completed { after_ms },
+            ("COMPLETED", None) => {
+                bail!("a COMPLETED order of event {event_id} has no COMPLETED history row")
+            }
+            ("PENDING" | "PROCESSING", _) => Settled::Unfinished {
+                waited_ms: row.try_get("waited_ms")?,
+            },
+            _ => Settled::Failed,
+        });
+        if let Some(s) = row.try_get::<Option<f64>, _>("span_s")? {
+            span = Duration::from_secs_f64(s.max(0.0));
+        }
+    }
+    Ok(Completion::of(orders, span))
 }
 
 /// One buyer's ticket: QR images against the order's own JSON (same component, same
@@ -204,6 +394,7 @@ async fn qr_figures(
     pool: &PgPool,
     buyer: &Buyer,
 ) -> anyhow::Result<()> {
+    progress!("QR images: one order, then 220 requests each of three kinds");
     let event = BenchEvent::create(pool, 1, 1).await?;
     let holds = make_holds(pool, std::slice::from_ref(buyer), &event).await?;
     let hold_id = &holds[0][0];
@@ -280,4 +471,89 @@ async fn qr_figures(
         }
     }
     event.delete(pool).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+
+    fn completed(n: usize) -> Vec<Settled> {
+        (1..=n)
+            .map(|ms| Settled::Completed {
+                after_ms: ms as f64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn completed_orders_alone_give_plain_percentiles() {
+        let done = Completion::of(completed(100), Duration::from_secs(2));
+        assert_eq!((done.completed, done.failed, done.unfinished), (100, 0, 0));
+        assert_eq!(done.per_second, 50.0);
+        assert_eq!((done.p50, done.p99), (Delay::Ms(50.0), Delay::Ms(99.0)));
+    }
+
+    #[test]
+    fn unfinished_orders_count_in_the_tail_as_at_least_their_wait() {
+        // 97 completed within 97 ms, 3 still unfinished after waiting 60 s or more: left
+        // out, the p99 would be 96 ms.
+        let mut orders = completed(97);
+        for waited_ms in [61_000.0, 60_000.0, 60_500.0] {
+            orders.push(Settled::Unfinished { waited_ms });
+        }
+        let done = Completion::of(orders, Duration::from_secs(1));
+        assert_eq!((done.completed, done.failed, done.unfinished), (97, 0, 3));
+        assert_eq!(done.placed(), 100);
+        assert_eq!(done.p50, Delay::Ms(50.0));
+        assert_eq!(done.p99, Delay::AtLeastMs(60_500.0));
+        assert_eq!(done.p99.to_string(), "≥ 60500 ms");
+        assert_eq!(done.per_second, 97.0);
+    }
+
+    #[test]
+    fn failed_orders_rank_after_every_other_as_never_completed() {
+        let mut orders = completed(98);
+        orders.push(Settled::Failed);
+        orders.push(Settled::Unfinished {
+            waited_ms: 60_000.0,
+        });
+        orders.push(Settled::Failed);
+        let done = Completion::of(orders, Duration::from_secs(1));
+        assert_eq!((done.completed, done.failed, done.unfinished), (98, 2, 1));
+        assert_eq!(done.p99, Delay::Never);
+        assert_eq!(done.p99.to_string(), "never (FAILED)");
+    }
+
+    #[test]
+    fn no_orders_give_zeros() {
+        let done = Completion::of(Vec::new(), Duration::ZERO);
+        assert_eq!((done.placed(), done.per_second), (0, 0.0));
+        assert_eq!(done.p99, Delay::Ms(0.0));
+    }
+
+    #[test]
+    fn the_median_of_delays_keeps_their_censoring() {
+        use Delay::*;
+        assert_eq!(Delay::median(vec![Ms(30.0), Ms(10.0), Ms(20.0)]), Ms(20.0));
+        assert_eq!(
+            Delay::median(vec![Ms(10.0), AtLeastMs(60_000.0), Ms(20.0)]),
+            Ms(20.0)
+        );
+        assert_eq!(
+            Delay::median(vec![AtLeastMs(60_000.0), Never, Ms(20.0)]),
+            AtLeastMs(60_000.0)
+        );
+        assert_eq!(Delay::median(vec![Ms(10.0), Ms(20.0)]), Ms(15.0));
+        assert_eq!(
+            Delay::median(vec![Ms(10.0), AtLeastMs(30.0)]),
+            AtLeastMs(20.0)
+        );
+        assert_eq!(Delay::median(vec![Ms(10.0), Never]), Never);
+    }
 }

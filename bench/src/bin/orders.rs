@@ -22,7 +22,7 @@ use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
     BenchEvent, Buyer, EXIT_STATUS, Figures, PROGRESS_EVERY, Pace, RunArgs, WARM_UP_SECONDS, drive,
-    ensure_up, median, nearest_rank, progress, register_buyers, unfinished_orders,
+    ensure_up, median, nearest_rank, per_second, progress, register_buyers, unfinished_orders,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -51,6 +51,23 @@ struct Args {
     /// How long to wait, after a run's orders are placed, for the worker to settle them.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     drain_seconds: u64,
+    /// Offer this many orders a second, each on a fixed schedule, instead of placing them
+    /// flat out; the accept latency then counts from when each order was due. At most
+    /// 2,500 (the holds made beforehand per run).
+    #[arg(long, value_parser = offered_orders)]
+    rate: Option<f64>,
+}
+
+/// Holds are made beforehand for 2,500 orders a second; a higher offer would run out.
+const MAX_OFFERED_PER_SECOND: f64 = 2_500.0;
+
+fn offered_orders(text: &str) -> Result<f64, String> {
+    let rate = per_second(text)?;
+    if rate <= MAX_OFFERED_PER_SECOND {
+        Ok(rate)
+    } else {
+        Err(format!("at most {MAX_OFFERED_PER_SECOND} orders a second"))
+    }
 }
 
 #[tokio::main]
@@ -65,7 +82,13 @@ async fn main() -> anyhow::Result<()> {
                 runs,
             },
         drain_seconds,
+        rate,
     } = Args::parse();
+    let pace = rate.map_or(Pace::FlatOut, Pace::Offered);
+    let offered = rate.map_or_else(
+        || "flat out".to_owned(),
+        |r| format!("{r:.0} orders/s offered"),
+    );
     let drain_limit = Duration::from_secs(drain_seconds);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
@@ -77,7 +100,9 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     BenchEvent::remove_leftovers(&pool).await?;
     let buyers = Arc::new(register_buyers(&http, &url, clients).await?);
-    println!("orders benchmark: {clients} buyers, {seconds} s per run, {runs} runs, target {url}");
+    println!(
+        "orders benchmark: {clients} buyers, {offered}, {seconds} s per run, {runs} runs, target {url}"
+    );
 
     let mut counted = Vec::with_capacity(runs);
     // Run 0 warms Spin's connection pool and PostgreSQL's plans up; it is shown, not counted.
@@ -92,8 +117,15 @@ async fn main() -> anyhow::Result<()> {
         let event = BenchEvent::create(&pool, clients, holds_per_client(clients, seconds)).await?;
         let holds = Arc::new(make_holds(&pool, &buyers, &event).await?);
         progress!("{name}: placing orders for {seconds} s");
-        let accepted =
-            place_orders(&http, &url, &buyers, &holds, Duration::from_secs(seconds)).await;
+        let accepted = place_orders(
+            &http,
+            &url,
+            &buyers,
+            &holds,
+            Duration::from_secs(seconds),
+            pace,
+        )
+        .await;
         drain(&pool, event.id, drain_limit, &name).await?;
         let done = completion(&pool, event.id).await?;
         event.delete(&pool).await?;
@@ -166,6 +198,7 @@ async fn place_orders(
     buyers: &Arc<Vec<Buyer>>,
     holds: &Arc<Vec<Vec<String>>>,
     duration: Duration,
+    pace: Pace,
 ) -> Figures {
     let (http, endpoint, buyers, holds) = (
         http.clone(),
@@ -173,7 +206,7 @@ async fn place_orders(
         buyers.clone(),
         holds.clone(),
     );
-    drive(buyers.len(), duration, Pace::FlatOut, move |client, n| {
+    drive(buyers.len(), duration, pace, move |client, n| {
         let (http, endpoint, buyers, holds) = (
             http.clone(),
             endpoint.clone(),
@@ -476,6 +509,15 @@ async fn qr_figures(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offered_rate_is_positive_and_within_the_holds_made() {
+        assert_eq!(offered_orders("1500"), Ok(1_500.0));
+        assert_eq!(offered_orders("2500"), Ok(2_500.0));
+        assert!(offered_orders("2501").is_err());
+        assert!(offered_orders("0").is_err());
+        assert!(offered_orders("fast").is_err());
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

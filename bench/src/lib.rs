@@ -112,13 +112,11 @@ pub const EXIT_STATUS: &str = "Exit status: 0 when the figures were printed; 1 w
 (nothing answering, a database error); 2 for bad arguments.\n\
 Figures go to stdout, progress to stderr.";
 
-/// What `holds` and `orders` take.
+/// The app's database, which every benchmark takes the same way.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// The app under test: the `spin up` of scripts/up.sh.
-    #[arg(long, default_value = "http://127.0.0.1:3000", value_parser = http_url)]
-    pub url: String,
-    /// Its database: the benchmark makes its events there and deletes them afterwards.
+pub struct DatabaseArg {
+    /// The app's database: benchmarks make their events there and delete them afterwards,
+    /// or check outcomes in it.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -127,6 +125,16 @@ pub struct RunArgs {
         value_parser = postgres_url
     )]
     pub database_url: String,
+}
+
+/// What `holds` and `orders` take.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The app under test: the `spin up` of scripts/up.sh.
+    #[arg(long, default_value = "http://127.0.0.1:3000", value_parser = http_url)]
+    pub url: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
     /// Concurrent clients, each a buyer registered through the API.
     #[arg(long, default_value_t = 64, value_parser = count_in(1..=1_000))]
     pub clients: usize,

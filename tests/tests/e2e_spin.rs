@@ -111,6 +111,20 @@ impl Client {
         (body["access_token"].as_str().unwrap().to_owned(), body)
     }
 
+    /// Signs in with the password `register` gives, and answers the whole login (tokens
+    /// and user), which must succeed.
+    async fn sign_in(&self, email: &str) -> Value {
+        let (status, login) = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"email": email, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        login
+    }
+
     /// The order at `status_url` once it completed (within 10 seconds).
     async fn completed(&self, status_url: &str, token: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -187,14 +201,7 @@ async fn accounts_through_spin() {
         (StatusCode::CONFLICT, Some("email_taken"))
     );
 
-    let (status, login) = app
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": email, "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let login = app.sign_in(&email).await;
     let refresh = login["refresh_token"].as_str().unwrap();
     let (status, rotated) = app
         .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
@@ -585,14 +592,7 @@ async fn a_ticket_checks_in_once_at_the_gate_through_spin() {
     .execute(&db)
     .await
     .expect("name the gate staff");
-    let (status, login) = app
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": email, "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
+    let login = app.sign_in(email).await;
     let gate = login["access_token"].as_str().unwrap();
 
     let (status, events) = app.get("/api/checkins/events", Some(gate)).await;
@@ -646,14 +646,10 @@ async fn an_organizer_sells_an_event_of_their_own_through_spin() {
     ticketbuster_db::grant_role(&db, &email, ticketbuster_db::GrantedRole::Organizer)
         .await
         .expect("grant the organizer role");
-    let (_, login) = app
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": email, "password": "correct horse battery"}),
-        )
-        .await;
-    let organizer = login["access_token"].as_str().unwrap().to_owned();
+    let organizer = app.sign_in(&email).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let now = chrono::Utc::now();
     let at = |days: i64| (now + chrono::Duration::days(days)).to_rfc3339();
     let mut draft = json!({

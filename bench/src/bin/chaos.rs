@@ -23,8 +23,8 @@ use clap::Parser;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use ticketbuster_bench::{
-    BenchEvent, Buyer, DEFAULT_DATABASE_URL, PROGRESS_EVERY, count_in, http_url, postgres_url,
-    progress, register_buyers, retry_after, unfinished_orders,
+    BenchEvent, Buyer, DatabaseArg, PROGRESS_EVERY, count_in, http_url, progress, register_buyers,
+    retry_after, unfinished_orders,
 };
 use tokio::sync::Mutex;
 
@@ -47,15 +47,8 @@ struct Args {
     /// The app of scripts/up.sh.
     #[arg(long, default_value = "http://127.0.0.1:3000", value_parser = http_url)]
     url: String,
-    /// Its database, to check the outcome.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = DEFAULT_DATABASE_URL,
-        hide_env_values = true,
-        value_parser = postgres_url
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: DatabaseArg,
     /// Buyers placing orders at once.
     #[arg(long, default_value_t = 16, value_parser = count_in(1..=1_000))]
     buyers: usize,
@@ -103,7 +96,7 @@ const GUARANTEE_FAILED: u8 = 3;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    let pool = PgPool::connect(&args.database_url).await?;
+    let pool = PgPool::connect(&args.database.database_url).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;

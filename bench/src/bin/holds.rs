@@ -23,8 +23,8 @@ use clap::Parser;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, EXIT_STATUS, Figures, Pace, RunArgs, Sample, WARM_UP_SECONDS, drive,
-    ensure_up, median, per_second, progress, register_buyers,
+    BenchEvent, Buyer, DatabaseArg, EXIT_STATUS, Figures, Pace, RunArgs, Sample, WARM_UP_SECONDS,
+    drive, ensure_up, median, per_second, progress, register_buyers,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         run:
             RunArgs {
                 url,
-                database_url,
+                database: DatabaseArg { database_url },
                 clients,
                 seconds,
                 runs,

@@ -21,8 +21,9 @@ use clap::Parser;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 use ticketbuster_bench::{
-    BenchEvent, Buyer, EXIT_STATUS, Figures, PROGRESS_EVERY, Pace, RunArgs, WARM_UP_SECONDS, drive,
-    ensure_up, median, nearest_rank, per_second, progress, register_buyers, unfinished_orders,
+    BenchEvent, Buyer, DatabaseArg, EXIT_STATUS, Figures, PROGRESS_EVERY, Pace, RunArgs,
+    WARM_UP_SECONDS, drive, ensure_up, median, nearest_rank, per_second, progress, register_buyers,
+    unfinished_orders,
 };
 use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
 use ticketbuster_native_backend::bind;
@@ -76,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         run:
             RunArgs {
                 url,
-                database_url,
+                database: DatabaseArg { database_url },
                 clients,
                 seconds,
                 runs,

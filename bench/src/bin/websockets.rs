@@ -25,8 +25,7 @@ use anyhow::Context;
 use clap::Parser;
 use futures_util::StreamExt;
 use ticketbuster_bench::{
-    DEFAULT_DATABASE_URL, EXIT_STATUS, Figures, PROGRESS_EVERY, count_in, median, postgres_url,
-    progress, redis_url,
+    DatabaseArg, EXIT_STATUS, Figures, PROGRESS_EVERY, count_in, median, progress, redis_url,
 };
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::token::TokenIssuer;
@@ -71,15 +70,8 @@ struct Args {
         value_parser = redis_url
     )]
     redis_url: String,
-    /// The app's database (the publishing backend connects to it, and reads nothing).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = DEFAULT_DATABASE_URL,
-        hide_env_values = true,
-        value_parser = postgres_url
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: DatabaseArg,
 }
 
 /// `host:port`, as the sidecar's address.
@@ -198,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
         seconds,
         runs,
         redis_url,
-        database_url,
+        database: DatabaseArg { database_url },
     } = Args::parse();
     rlimit::increase_nofile_limit(u64::MAX).context("raising the open file limit")?;
     let secret = match std::env::var("JWT_SECRET") {

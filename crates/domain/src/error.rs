@@ -43,6 +43,13 @@ impl ApiError {
         )
     }
 
+    /// A refusal of one field of the body: `422`, with the field's path (e.g.
+    /// `sections[1].rows[0].tier`) leading the message and beside the error, so a form can
+    /// point at it.
+    pub fn invalid_field(path: &str, message: impl std::fmt::Display) -> Self {
+        Self::validation(format!("{path}: {message}")).with_detail("path", path)
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

@@ -22,11 +22,6 @@ pub const MAX_TICKETS_CAP: i64 = 100;
 /// An event without an end is taken to last this long.
 const DEFAULT_DURATION_HOURS: i64 = 3;
 
-/// A refusal of one field of the body: `422` with the field's path beside the error.
-pub fn invalid(path: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(format!("{path}: {}", message.into())).with_detail("path", path)
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventDraftBody {
@@ -121,7 +116,7 @@ impl EventDraft {
         let text = EventText {
             title: bounded_text("title", &body.title, 1, 200)?,
             category: Category::parse(&body.category).ok_or_else(|| {
-                invalid(
+                ApiError::invalid_field(
                     "category",
                     "must be one of concert, theater, sports, festival, conference",
                 )
@@ -215,20 +210,35 @@ impl Schedule {
             sales_end,
         } = fields;
         if starts_at <= now {
-            return Err(invalid("starts_at", "must be in the future"));
+            return Err(ApiError::invalid_field(
+                "starts_at",
+                "must be in the future",
+            ));
         }
         if ends_at <= starts_at {
-            return Err(invalid("ends_at", "must be after starts_at"));
+            return Err(ApiError::invalid_field(
+                "ends_at",
+                "must be after starts_at",
+            ));
         }
         if sales_start >= starts_at {
-            return Err(invalid("sales_start", "must be before starts_at"));
+            return Err(ApiError::invalid_field(
+                "sales_start",
+                "must be before starts_at",
+            ));
         }
         if let Some(end) = sales_end {
             if end <= sales_start {
-                return Err(invalid("sales_end", "must be after sales_start"));
+                return Err(ApiError::invalid_field(
+                    "sales_end",
+                    "must be after sales_start",
+                ));
             }
             if end > starts_at {
-                return Err(invalid("sales_end", "must be no later than starts_at"));
+                return Err(ApiError::invalid_field(
+                    "sales_end",
+                    "must be no later than starts_at",
+                ));
             }
         }
         Ok(Self {
@@ -245,7 +255,7 @@ pub fn tickets_cap(raw: i64) -> Result<i64, ApiError> {
     if (0..=MAX_TICKETS_CAP).contains(&raw) {
         Ok(raw)
     } else {
-        Err(invalid(
+        Err(ApiError::invalid_field(
             "max_tickets_per_account",
             format!("must be 0 (no cap) to {MAX_TICKETS_CAP}"),
         ))
@@ -257,7 +267,7 @@ pub fn bounded_text(path: &str, raw: &str, min: usize, max: usize) -> Result<Str
     let text = raw.trim();
     let chars = text.chars().count();
     if chars < min || chars > max {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             path,
             if min == 0 {
                 format!("must have at most {max} characters")
@@ -270,7 +280,10 @@ pub fn bounded_text(path: &str, raw: &str, min: usize, max: usize) -> Result<Str
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(invalid(path, "must not contain control characters"));
+        return Err(ApiError::invalid_field(
+            path,
+            "must not contain control characters",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -280,7 +293,7 @@ pub fn timestamp(path: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|at| at.with_timezone(&Utc))
         .map_err(|_| {
-            invalid(
+            ApiError::invalid_field(
                 path,
                 "must be an RFC 3339 date and time with its offset, e.g. 2027-03-01T20:00:00Z",
             )
@@ -292,7 +305,7 @@ pub fn price_cents(path: &str, raw: i64) -> Result<i64, ApiError> {
     if raw > 0 && raw < 100_000_000 {
         Ok(raw)
     } else {
-        Err(invalid(
+        Err(ApiError::invalid_field(
             path,
             "must be a positive number of cents below 100000000",
         ))
@@ -301,7 +314,7 @@ pub fn price_cents(path: &str, raw: i64) -> Result<i64, ApiError> {
 
 fn parse_tiers(raw: Vec<TierBody>) -> Result<Vec<Tier>, ApiError> {
     if raw.is_empty() || raw.len() > MAX_TIERS {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "tiers",
             format!("must have 1 to {MAX_TIERS} tiers"),
         ));
@@ -312,7 +325,7 @@ fn parse_tiers(raw: Vec<TierBody>) -> Result<Vec<Tier>, ApiError> {
         .map(|(i, tier)| {
             let name = bounded_text(&format!("tiers[{i}].name"), &tier.name, 1, 50)?;
             if !names.insert(name.clone()) {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     &format!("tiers[{i}].name"),
                     format!("tier {name:?} is named twice"),
                 ));
@@ -325,7 +338,7 @@ fn parse_tiers(raw: Vec<TierBody>) -> Result<Vec<Tier>, ApiError> {
 
 fn parse_layout(raw: Vec<SectionBody>, tiers: &[Tier]) -> Result<Vec<Section>, ApiError> {
     if raw.is_empty() || raw.len() > MAX_SECTIONS {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "sections",
             format!("must have 1 to {MAX_SECTIONS} sections"),
         ));
@@ -338,13 +351,13 @@ fn parse_layout(raw: Vec<SectionBody>, tiers: &[Tier]) -> Result<Vec<Section>, A
             let path = format!("sections[{si}]");
             let name = bounded_text(&format!("{path}.name"), &section.name, 1, 50)?;
             if !section_names.insert(name.clone()) {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     &format!("{path}.name"),
                     format!("section {name:?} is named twice"),
                 ));
             }
             if section.rows.is_empty() || section.rows.len() > MAX_ROWS_PER_SECTION {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     &format!("{path}.rows"),
                     format!("must have 1 to {MAX_ROWS_PER_SECTION} rows"),
                 ));
@@ -358,26 +371,26 @@ fn parse_layout(raw: Vec<SectionBody>, tiers: &[Tier]) -> Result<Vec<Section>, A
                     let path = format!("{path}.rows[{ri}]");
                     let row_name = bounded_text(&format!("{path}.name"), &row.name, 1, 10)?;
                     if !row_names.insert(row_name.clone()) {
-                        return Err(invalid(
+                        return Err(ApiError::invalid_field(
                             &format!("{path}.name"),
                             format!("row {row_name:?} is named twice in section {name:?}"),
                         ));
                     }
                     if row.seats < 1 || row.seats > MAX_SEATS_PER_ROW {
-                        return Err(invalid(
+                        return Err(ApiError::invalid_field(
                             &format!("{path}.seats"),
                             format!("must be 1 to {MAX_SEATS_PER_ROW}"),
                         ));
                     }
                     total += row.seats;
                     if total > MAX_SEATS_PER_EVENT {
-                        return Err(invalid(
+                        return Err(ApiError::invalid_field(
                             &format!("{path}.seats"),
                             format!("the layout exceeds {MAX_SEATS_PER_EVENT} seats here"),
                         ));
                     }
                     if !tiers.iter().any(|t| t.name == row.tier) {
-                        return Err(invalid(
+                        return Err(ApiError::invalid_field(
                             &format!("{path}.tier"),
                             format!("there is no tier {:?} in tiers", row.tier),
                         ));

@@ -210,7 +210,7 @@ struct ScanAnswer<'a> {
 fn nonce_of(raw: Option<&str>, path: &str) -> Result<Option<ScanNonce>, ApiError> {
     raw.map(ScanNonce::parse)
         .transpose()
-        .map_err(|e| ApiError::validation(format!("{path}: {e}")).with_detail("path", path))
+        .map_err(|e| ApiError::invalid_field(path, e))
 }
 
 async fn check_in(
@@ -301,10 +301,8 @@ async fn batch(
     let mut parsed = Vec::with_capacity(body.scans.len());
     for (i, item) in body.scans.iter().enumerate() {
         let nonce = nonce_of(item.nonce.as_deref(), &format!("scans[{i}].nonce"))?;
-        let at = ScanTime::parse(&item.scanned_at, now).map_err(|e| {
-            let path = format!("scans[{i}].scanned_at");
-            ApiError::validation(format!("{path}: {e}")).with_detail("path", path)
-        })?;
+        let at = ScanTime::parse(&item.scanned_at, now)
+            .map_err(|e| ApiError::invalid_field(&format!("scans[{i}].scanned_at"), e))?;
         parsed.push((i, at, nonce));
     }
     parsed.sort_by_key(|(i, at, _)| (*at, *i));

@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use ticketbuster_domain::account::{Email, Role};
 use ticketbuster_domain::event_draft::{
-    self, EventDraft, EventDraftBody, Schedule, ScheduleFields, bounded_text, invalid, rfc3339,
-    tickets_cap, timestamp,
+    self, EventDraft, EventDraftBody, Schedule, ScheduleFields, bounded_text, rfc3339, tickets_cap,
+    timestamp,
 };
 use ticketbuster_domain::ids::RowId;
 use ticketbuster_domain::token::Caller;
@@ -292,7 +292,12 @@ async fn update(
             .transpose()?,
         Some(Value::Null) => None,
         Some(Value::String(raw)) => Some(timestamp("sales_end", raw)?),
-        Some(_) => return Err(invalid("sales_end", "must be a date and time or null")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "sales_end",
+                "must be a date and time or null",
+            ));
+        }
     };
     let schedule = Schedule::parse(
         ScheduleFields {
@@ -307,12 +312,12 @@ async fn update(
         None => current.opt_int("max_tickets_per_account")?,
         Some(Value::Null) => None,
         Some(value) => Some(tickets_cap(value.as_i64().ok_or_else(|| {
-            invalid("max_tickets_per_account", "must be a whole number or null")
+            ApiError::invalid_field("max_tickets_per_account", "must be a whole number or null")
         })?)?),
     };
     let prices = patch.tiers.unwrap_or_default();
     if prices.len() > MAX_REPRICED_TIERS {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "tiers",
             format!("at most {MAX_REPRICED_TIERS} tiers"),
         ));
@@ -408,7 +413,7 @@ async fn reprice_tiers(
         )
         .await?;
         if !row.bool("found")? {
-            return Err(invalid(
+            return Err(ApiError::invalid_field(
                 &format!("tiers[{i}].id"),
                 format!("event {event_id} has no tier {}", tier.id),
             ));
@@ -762,7 +767,8 @@ async fn add_gate_staff(
     req: &Request,
 ) -> Result<Response, ApiError> {
     let body: GateStaffBody = web::parse_json(req)?;
-    let email = Email::parse(&body.email).map_err(|e| invalid("email", e.message))?;
+    let email =
+        Email::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e.message))?;
     let row = query_one(
         backend,
         "WITH event AS (
@@ -800,13 +806,13 @@ async fn add_gate_staff(
         return Err(not_yours(event_id));
     }
     let Some(user_id) = row.opt_text("user_id")? else {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "email",
             "no account has this email; ask them to register first",
         ));
     };
     if row.text("role")? == "organizer" {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "email",
             "this is an organizer's account; gate staff use an account of their own",
         ));

@@ -6,13 +6,17 @@ export type Category = "concert" | "theater" | "sports" | "festival" | "conferen
 export const CATEGORIES: Category[] = ["concert", "theater", "sports", "festival", "conference"];
 export type SortOrder = "date" | "-date" | "price" | "-price";
 
-export interface EventSummary {
-  id: number;
+/** What an event is, as buyers read it and organizers write it. */
+export interface EventText {
   title: string;
   category: Category;
   description: string;
   venue: string;
   city: string;
+}
+
+export interface EventSummary extends EventText {
+  id: number;
   starts_at: string;
   currency: string;
   min_price_cents: number | null;

@@ -2,7 +2,7 @@
 // browser's local time) turned into the API's request body, rows added a block at a time,
 // a seat map to preview the layout with, and where on the form an API error belongs.
 
-import type { Category, SeatMap } from "./api";
+import type { EventText, SeatMap } from "./api";
 import type { LayoutSection, NewEvent } from "./organizer-api";
 
 export interface TierDraft {
@@ -11,12 +11,7 @@ export interface TierDraft {
   price: string;
 }
 
-export interface EventDraft {
-  title: string;
-  category: Category;
-  description: string;
-  venue: string;
-  city: string;
+export interface EventDraft extends EventText {
   /** `datetime-local` values ("2026-12-01T20:00"), in the browser's time zone. */
   starts_at: string;
   ends_at: string;

@@ -2,7 +2,7 @@
 // gate staff (the contract in /api/organizer/...).
 
 import { authorizedFetch } from "./session";
-import { ApiError, jsonBody, privateJson, readJson, type Category } from "./api";
+import { ApiError, jsonBody, privateJson, readJson, type EventText } from "./api";
 
 export type EventStatus = "draft" | "published" | "cancelled";
 
@@ -17,12 +17,7 @@ export interface LayoutSection {
 }
 
 /** The body of POST /api/organizer/events. */
-export interface NewEvent {
-  title: string;
-  category: Category;
-  description: string;
-  venue: string;
-  city: string;
+export interface NewEvent extends EventText {
   starts_at: string;
   ends_at?: string;
   sales_start: string;
@@ -32,14 +27,9 @@ export interface NewEvent {
   sections: LayoutSection[];
 }
 
-export interface OrganizerEvent {
+export interface OrganizerEvent extends EventText {
   id: number;
   status: EventStatus;
-  title: string;
-  category: Category;
-  description: string;
-  venue: string;
-  city: string;
   starts_at: string;
   ends_at: string | null;
   sales_start: string;

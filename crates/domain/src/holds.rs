@@ -2,7 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use serde::Deserialize;
+
 use crate::ApiError;
+
+/// Longest tier or section name a layout may have (the database's own bound).
+pub const MAX_SEATING_NAME_CHARS: usize = 50;
 
 pub const DEFAULT_MAX_SEATS_PER_HOLD: usize = 8;
 pub const DEFAULT_HOLD_TTL_SECONDS: i64 = 600;
@@ -153,9 +158,154 @@ impl SeatSelection {
     }
 }
 
+/// The body of `POST /api/events/{id}/holds`, as sent: either the seats chosen
+/// (`seat_ids`) or how many of the best available (`quantity`, optionally `tier` and
+/// `section`). [`HoldRequest::parse`] makes one of the two of it.
+#[derive(Debug, Default, Deserialize)]
+pub struct HoldBody {
+    pub seat_ids: Option<Vec<i64>>,
+    pub quantity: Option<i64>,
+    pub tier: Option<String>,
+    pub section: Option<String>,
+}
+
+/// What a hold asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldRequest {
+    /// These seats, all or none.
+    Seats(SeatSelection),
+    /// The server picks the seats (see `catalog.seat_blocks` for what "best" means).
+    BestAvailable(BestAvailable),
+}
+
+/// `quantity` adjacent seats in one row, of `tier` and in `section` when named (by name,
+/// as the seat map shows them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestAvailable {
+    pub quantity: i64,
+    pub tier: Option<String>,
+    pub section: Option<String>,
+}
+
+impl HoldRequest {
+    pub fn parse(body: HoldBody, policy: &HoldPolicy) -> Result<Self, ApiError> {
+        let HoldBody {
+            seat_ids,
+            quantity,
+            tier,
+            section,
+        } = body;
+        match (seat_ids, quantity) {
+            (Some(_), Some(_)) => Err(ApiError::invalid_field(
+                "quantity",
+                "name the seats (seat_ids) or ask for a quantity of the best available, not both",
+            )),
+            (Some(seat_ids), None) => {
+                if tier.is_some() || section.is_some() {
+                    let path = if tier.is_some() { "tier" } else { "section" };
+                    return Err(ApiError::invalid_field(
+                        path,
+                        "tier and section choose among the best available; send them with quantity, not seat_ids",
+                    ));
+                }
+                SeatSelection::parse(&seat_ids, policy).map(Self::Seats)
+            }
+            (None, Some(quantity)) => {
+                let max = policy.max_seats as i64;
+                if !(1..=max).contains(&quantity) {
+                    return Err(ApiError::invalid_field(
+                        "quantity",
+                        format!("a hold takes 1 to {max} seats; {quantity} were asked for"),
+                    )
+                    .with_detail("max_seats", max));
+                }
+                Ok(Self::BestAvailable(BestAvailable {
+                    quantity,
+                    tier: seating_name("tier", tier)?,
+                    section: seating_name("section", section)?,
+                }))
+            }
+            (None, None) => Err(ApiError::invalid_field(
+                "seat_ids",
+                "name the seats to hold (seat_ids), or ask for a quantity of the best available",
+            )),
+        }
+    }
+}
+
+/// A tier's or a section's name as the seat map shows it, if one was sent.
+fn seating_name(path: &str, name: Option<String>) -> Result<Option<String>, ApiError> {
+    match name {
+        Some(name) if name.trim().is_empty() || name.chars().count() > MAX_SEATING_NAME_CHARS => {
+            Err(ApiError::invalid_field(
+                path,
+                format!(
+                    "a {path} is named by 1 to {MAX_SEATING_NAME_CHARS} characters, as the seat map shows it"
+                ),
+            ))
+        }
+        name => Ok(name),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parsed(body: serde_json::Value) -> Result<HoldRequest, ApiError> {
+        let body: HoldBody = serde_json::from_value(body).unwrap();
+        HoldRequest::parse(body, &HoldPolicy::default())
+    }
+
+    fn refused_path(body: serde_json::Value) -> String {
+        let err = parsed(body).unwrap_err();
+        assert_eq!(err.status, http::StatusCode::UNPROCESSABLE_ENTITY);
+        err.details["path"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_body_is_chosen_seats_or_best_available() {
+        assert_eq!(
+            parsed(serde_json::json!({"seat_ids": [5, 2]})).unwrap(),
+            HoldRequest::Seats(SeatSelection(vec![2, 5]))
+        );
+        assert_eq!(
+            parsed(serde_json::json!({"quantity": 3, "tier": "Pitch"})).unwrap(),
+            HoldRequest::BestAvailable(BestAvailable {
+                quantity: 3,
+                tier: Some("Pitch".into()),
+                section: None
+            })
+        );
+        assert!(parsed(serde_json::json!({"quantity": 8, "section": "Lower North"})).is_ok());
+    }
+
+    #[test]
+    fn a_bad_best_available_body_names_its_field() {
+        assert_eq!(refused_path(serde_json::json!({"quantity": 0})), "quantity");
+        assert_eq!(refused_path(serde_json::json!({"quantity": 9})), "quantity");
+        assert_eq!(
+            refused_path(serde_json::json!({"quantity": -2})),
+            "quantity"
+        );
+        assert_eq!(
+            refused_path(serde_json::json!({"quantity": 2, "seat_ids": [1, 2]})),
+            "quantity"
+        );
+        assert_eq!(
+            refused_path(serde_json::json!({"seat_ids": [1], "section": "A"})),
+            "section"
+        );
+        assert_eq!(refused_path(serde_json::json!({})), "seat_ids");
+        assert_eq!(
+            refused_path(serde_json::json!({"quantity": 2, "tier": " "})),
+            "tier"
+        );
+        assert_eq!(
+            refused_path(serde_json::json!({"quantity": 2, "section": "x".repeat(51)})),
+            "section"
+        );
+    }
 
     #[test]
     fn selections_are_sorted_and_bounded() {

@@ -4,17 +4,21 @@
 //! order (so concurrent holds cannot deadlock), checks that every one is free *after* any
 //! concurrent holder committed, and only then inserts the hold and marks the seats.
 //! Either all seats are taken or none.
+//!
+//! A best-available hold (`{quantity, tier?, section?}`) is one statement too,
+//! `catalog.hold_best_available`: it ranks the free blocks, locks the best one that no
+//! concurrent hold has locked, and takes it under the same caps and checks (see
+//! migration 19).
 
 use http::{Method, StatusCode};
-use serde::Deserialize;
 use serde_json::json;
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::account::Role;
-use ticketbuster_domain::holds::{HoldPolicy, SeatSelection};
+use ticketbuster_domain::holds::{BestAvailable, HoldBody, HoldPolicy, HoldRequest, SeatSelection};
 use ticketbuster_domain::ids::{PublicId, RowId};
 use ticketbuster_domain::token::Caller;
 
-use crate::backend::{Backend, Param, query_one};
+use crate::backend::{Backend, Param, Row, query_one};
 use crate::catalog::invalidate_event;
 use crate::identity::{Authenticator, authenticate};
 use crate::rate_limit::{Limit, RateLimits, limited};
@@ -76,11 +80,6 @@ async fn route(
     }
 }
 
-#[derive(Deserialize)]
-struct HoldBody {
-    seat_ids: Vec<i64>,
-}
-
 /// Takes every requested seat of a bookable event for a new hold, or none of them, within
 /// the account's caps (see the `catalog.hold_seats` migrations for how).
 /// Parameters: $1 event id, $2 seat ids (sorted), $3 user id, $4 TTL in seconds, $5 the
@@ -99,6 +98,36 @@ pub fn hold_params(
     vec![
         event_id.into(),
         seats.ids().into(),
+        user_id.into(),
+        policy.ttl_seconds.into(),
+        policy.max_held_seats_per_account.into(),
+        policy.max_tickets_per_account.into(),
+    ]
+}
+
+/// Picks and takes the best `quantity` adjacent seats of a bookable event for a new hold,
+/// within the account's caps (see migration 19 for how and what "best" is).
+/// Parameters: $1 event id, $2 quantity, $3 tier name or NULL, $4 section name or NULL,
+/// $5 user id, $6 TTL in seconds, $7 the held-seats cap, $8 the tickets cap (as for
+/// [`HOLD_SQL`]).
+pub const BEST_AVAILABLE_SQL: &str =
+    "SELECT event_open, unknown_field, hold_id, expires_at, seat_ids,
+            cap, cap_limit, seats_allowed, seats_left, largest_block
+     FROM catalog.hold_best_available($1::int8, $2::int8, $3::text, $4::text, $5::text::uuid,
+                                      $6::int8, $7::int8, $8::int8)";
+
+/// The parameters of [`BEST_AVAILABLE_SQL`], in order.
+pub fn best_available_params(
+    event_id: i64,
+    wanted: &BestAvailable,
+    user_id: &str,
+    policy: &HoldPolicy,
+) -> Vec<Param> {
+    vec![
+        event_id.into(),
+        wanted.quantity.into(),
+        wanted.tier.as_deref().into(),
+        wanted.section.as_deref().into(),
         user_id.into(),
         policy.ttl_seconds.into(),
         policy.max_held_seats_per_account.into(),
@@ -140,9 +169,16 @@ async fn create(
 ) -> Result<Response, ApiError> {
     caller.require_role(Role::Customer)?;
     let body: HoldBody = web::parse_json(req)?;
-    let seats = SeatSelection::parse(&body.seat_ids, &settings.policy)?;
-    let params = hold_params(event_id, &seats, &caller.user_id, &settings.policy);
-    let row = query_one(backend, HOLD_SQL, &params).await?;
+    match HoldRequest::parse(body, &settings.policy)? {
+        HoldRequest::Seats(seats) => hold_chosen(backend, settings, caller, event_id, &seats).await,
+        HoldRequest::BestAvailable(wanted) => {
+            hold_best_available(backend, settings, caller, event_id, &wanted).await
+        }
+    }
+}
+
+/// The refusals both kinds of hold share: the event is not on sale, or a cap says no.
+async fn refused(backend: &impl Backend, event_id: i64, row: &Row) -> Result<(), ApiError> {
     if !row.bool("event_open")? {
         return Err(not_on_sale(backend, event_id).await);
     }
@@ -153,6 +189,19 @@ async fn create(
             row.int("seats_allowed")?,
         ));
     }
+    Ok(())
+}
+
+async fn hold_chosen(
+    backend: &impl Backend,
+    settings: &HoldSettings,
+    caller: &Caller,
+    event_id: i64,
+    seats: &SeatSelection,
+) -> Result<Response, ApiError> {
+    let params = hold_params(event_id, seats, &caller.user_id, &settings.policy);
+    let row = query_one(backend, HOLD_SQL, &params).await?;
+    refused(backend, event_id, &row).await?;
     let unknown = row.int_array("unknown")?;
     if !unknown.is_empty() {
         return Err(ApiError::validation(format!(
@@ -175,25 +224,105 @@ async fn create(
         )
         .with_detail("unavailable_seat_ids", unavailable));
     };
+    Ok(held(
+        backend,
+        event_id,
+        &hold_id,
+        seats.ids(),
+        &row.text("expires_at")?,
+    )
+    .await)
+}
+
+async fn hold_best_available(
+    backend: &impl Backend,
+    settings: &HoldSettings,
+    caller: &Caller,
+    event_id: i64,
+    wanted: &BestAvailable,
+) -> Result<Response, ApiError> {
+    let params = best_available_params(event_id, wanted, &caller.user_id, &settings.policy);
+    let row = query_one(backend, BEST_AVAILABLE_SQL, &params).await?;
+    refused(backend, event_id, &row).await?;
+    if let Some(field) = row.opt_text("unknown_field")? {
+        let name = match field.as_str() {
+            "tier" => &wanted.tier,
+            _ => &wanted.section,
+        };
+        return Err(ApiError::invalid_field(
+            &field,
+            format!(
+                "event {event_id} has no {field} named {:?}; use a name its seat map shows",
+                name.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let Some(hold_id) = row.opt_text("hold_id")? else {
+        return Err(not_enough_adjacent_seats(
+            wanted,
+            row.int("seats_left")?,
+            row.int("largest_block")?,
+        ));
+    };
+    let seat_ids = row.int_array("seat_ids")?;
+    Ok(held(
+        backend,
+        event_id,
+        &hold_id,
+        &seat_ids,
+        &row.text("expires_at")?,
+    )
+    .await)
+}
+
+/// No block of the size asked for is free in one row, among the tier and section asked
+/// for: how many seats are left there, and how many of them sit together at most.
+fn not_enough_adjacent_seats(wanted: &BestAvailable, left: i64, largest: i64) -> ApiError {
+    let among = match (&wanted.tier, &wanted.section) {
+        (Some(tier), Some(section)) => format!(" of tier {tier:?} in section {section:?}"),
+        (Some(tier), None) => format!(" of tier {tier:?}"),
+        (None, Some(section)) => format!(" in section {section:?}"),
+        (None, None) => String::new(),
+    };
+    ApiError::conflict(
+        "not_enough_adjacent_seats",
+        format!(
+            "no {} adjacent seats{among} are left in one row; {left} seats are left there, \
+             at most {largest} of them together; nothing was held",
+            wanted.quantity
+        ),
+    )
+    .with_detail("seats_left", left)
+    .with_detail("largest_block", largest)
+}
+
+/// Tells the event's viewers the seats are held, and answers the new hold.
+async fn held(
+    backend: &impl Backend,
+    event_id: i64,
+    hold_id: &str,
+    seat_ids: &[i64],
+    expires_at: &str,
+) -> Response {
     seats_held(
         backend,
         &SeatChange {
             id: format!("{hold_id}:held"),
             event_id,
-            seat_ids: seats.ids(),
+            seat_ids,
             status: SeatStatus::Held,
         },
     )
     .await;
-    Ok(web::json(
+    web::json(
         StatusCode::CREATED,
         &json!({
             "hold_id": hold_id,
             "event_id": event_id,
-            "seat_ids": seats.ids(),
-            "expires_at": row.text("expires_at")?,
+            "seat_ids": seat_ids,
+            "expires_at": expires_at,
         }),
-    ))
+    )
 }
 
 /// Why an event refused a hold: it is not on sale yet (saying when sales open), no

@@ -30,7 +30,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "wasm build of every component"
 cargo build --quiet --release --target wasm32-wasip2 \
-  -p auth -p catalog -p seat-lock -p health -p qr -p orders -p order-worker -p jobs -p web
+  -p auth -p catalog -p seat-lock -p health -p qr -p orders -p order-worker -p jobs -p web -p waiting-room
 
 step "web app: type check, build, component tests"
 bash scripts/build-frontend.sh

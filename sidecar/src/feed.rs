@@ -1,5 +1,5 @@
-//! The Redis side: one pub/sub subscription per replica to `notifications` and
-//! `seat-changes`, handed to the hub. Every replica receives every message and delivers
+//! The Redis side: one pub/sub subscription per replica to `notifications`,
+//! `seat-changes` and `queue` (waiting rooms' `queue.advanced`), handed to the hub. Every replica receives every message and delivers
 //! it to the connections it holds, so a user is reached whichever replica they landed on.
 //! When Redis goes away the feed reconnects by itself and asks every connection to catch
 //! up from its user's stream.
@@ -12,6 +12,7 @@ use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use ticketbuster_services::notifications::{NOTIFICATIONS_CHANNEL, Published};
 use ticketbuster_services::seat_changes::SEAT_CHANGES_CHANNEL;
+use ticketbuster_services::waiting_room::QUEUE_CHANNEL;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, Outgoing};
@@ -32,7 +33,7 @@ pub async fn run(
         let session = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub
-                .subscribe(&[NOTIFICATIONS_CHANNEL, SEAT_CHANGES_CHANNEL])
+                .subscribe(&[NOTIFICATIONS_CHANNEL, SEAT_CHANGES_CHANNEL, QUEUE_CHANNEL])
                 .await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
@@ -94,7 +95,8 @@ fn route(hub: &Hub, message: &redis::Msg) {
             }
             None => eprintln!("[sidecar] dropped a malformed notification"),
         },
-        SEAT_CHANGES_CHANNEL => match seat_changes(payload) {
+        // A waiting room's progress goes to the event's watchers, as its seat changes do.
+        SEAT_CHANGES_CHANNEL | QUEUE_CHANNEL => match seat_changes(payload) {
             Some(changes) => {
                 for (event_id, change) in changes {
                     hub.to_event(event_id, &Outgoing::SeatChange(Utf8Bytes::from(change)));

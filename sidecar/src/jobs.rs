@@ -1,6 +1,7 @@
 //! The periodic jobs Spin has no trigger for: re-publishing stalled orders, watching the
 //! order pipeline (and settling orders itself while no worker listens), warning buyers
-//! whose holds are about to lapse, and freeing lapsed seats. Every replica runs this loop,
+//! whose holds are about to lapse, freeing lapsed seats, and moving waiting rooms' lines
+//! for buyers who only listen to the socket. Every replica runs this loop,
 //! but only the one holding a PostgreSQL advisory lock does the work; the lock lives as
 //! long as its connection, so a replica that dies hands over at once.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::worker::{self, WorkerSettings};
-use ticketbuster_services::{expiry, log, outbox, pipeline};
+use ticketbuster_services::{expiry, log, outbox, pipeline, waiting_room};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -105,6 +106,15 @@ async fn run_jobs(backend: &NativeBackend, worker: &WorkerSettings, metrics: &Me
         ),
     }
     watch_the_pipeline(backend, worker, metrics).await;
+    if let Err(e) = waiting_room::advance_rooms(backend).await {
+        log::warn(
+            "sidecar: waiting rooms",
+            format_args!(
+                "[sidecar] waiting rooms not advanced, retrying: {}",
+                e.message
+            ),
+        );
+    }
     if let Err(e) = expiry::warn_expiring_holds(backend).await {
         log::warn(
             "sidecar: hold warnings",

@@ -23,6 +23,7 @@ use ticketbuster_services::identity::{Authenticator, ExternalIssuer};
 use ticketbuster_services::orders::{OrderSettings, QrRenderer, Settlement};
 use ticketbuster_services::organizer::{self, OrganizerSettings};
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
+use ticketbuster_services::waiting_room::{self, WaitingRoomSettings};
 use ticketbuster_services::worker::{self, RunReport, WorkerError, WorkerSettings};
 use ticketbuster_services::{auth, catalog, checkins, health, holds, orders};
 
@@ -42,6 +43,7 @@ pub struct TestApp {
     pub orders: Arc<OrderSettings>,
     pub checkins: Arc<CheckinSettings>,
     pub organizer: Arc<OrganizerSettings>,
+    pub waiting_room: Arc<WaitingRoomSettings>,
     pub db_name: String,
     /// The access-token secret, for a sidecar that must accept this app's tokens.
     pub jwt_secret: String,
@@ -100,6 +102,7 @@ pub enum Service {
     Health,
     Checkins,
     Organizer,
+    WaitingRoom,
 }
 
 impl TestApp {
@@ -151,6 +154,11 @@ impl TestApp {
             authenticator: authenticator(),
             limits: limits(),
         };
+        let waiting_room = WaitingRoomSettings {
+            authenticator: authenticator(),
+            issuer: TokenIssuer::from_secret(&jwt_secret).expect("a long enough secret"),
+            limits: limits(),
+        };
         let checkins = CheckinSettings {
             authenticator: authenticator(),
             tickets: orders.signer.verifier(),
@@ -162,6 +170,7 @@ impl TestApp {
             orders: Arc::new(orders),
             checkins: Arc::new(checkins),
             organizer: Arc::new(organizer),
+            waiting_room: Arc::new(waiting_room),
             db_name,
             jwt_secret,
         }
@@ -217,6 +226,9 @@ impl TestApp {
             Service::Orders => orders::handle(&self.backend, &self.orders, &NativeQr, req).await,
             Service::Health => health::handle(&self.backend, self.orders.settlement, req).await,
             Service::Checkins => checkins::handle(&self.backend, &self.checkins, req).await,
+            Service::WaitingRoom => {
+                waiting_room::handle(&self.backend, &self.waiting_room, req).await
+            }
             Service::Organizer => {
                 let mut response = organizer::handle(&self.backend, &self.organizer, req).await;
                 // A streamed export, collected as Spin would send it.

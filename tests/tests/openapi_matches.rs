@@ -166,6 +166,7 @@ fn service_for(path: &str) -> Service {
         p if p.starts_with("/api/orders") || p.starts_with("/api/tickets/") => Service::Orders,
         p if p.starts_with("/api/health") => Service::Health,
         p if p.starts_with("/api/checkins") || p.ends_with("/gate-bundle") => Service::Checkins,
+        p if p.ends_with("/queue") || p.ends_with("/waiting-room") => Service::WaitingRoom,
         p if p.starts_with("/api/organizer/") => Service::Organizer,
         _ => Service::Catalog,
     }
@@ -181,6 +182,7 @@ fn component_of(server: Server) -> &'static str {
         Server::App(Service::Health) => "health",
         Server::App(Service::Checkins) => "checkin",
         Server::App(Service::Organizer) => "organizer",
+        Server::App(Service::WaitingRoom) => "waiting-room",
         Server::Jobs => "jobs",
     }
 }

@@ -16,4 +16,5 @@ pub mod rate_limit;
 pub mod tickets;
 pub mod token;
 
+pub mod waiting_room;
 pub use error::ApiError;

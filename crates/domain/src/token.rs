@@ -84,6 +84,11 @@ impl TokenIssuer {
             keys: vec![self.key.clone()],
         }
     }
+
+    /// The key, for the other tokens signed under the same secret (admissions).
+    pub(crate) fn key(&self) -> &HS256Key {
+        &self.key
+    }
 }
 
 /// Verifies access tokens under the current secret and, during a rotation, the previous
@@ -105,6 +110,11 @@ impl TokenVerifier {
             self.keys.push(key);
         }
         Ok(self)
+    }
+
+    /// The keys, current first, for the other tokens signed under the same secret.
+    pub(crate) fn keys(&self) -> &[HS256Key] {
+        &self.keys
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {

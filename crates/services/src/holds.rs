@@ -23,6 +23,7 @@ use crate::catalog::invalidate_event;
 use crate::identity::{Authenticator, authenticate};
 use crate::rate_limit::{Limit, RateLimits, limited};
 use crate::seat_changes::{SeatChange, SeatStatus, seats_changed, seats_held};
+use crate::waiting_room::require_admission;
 use crate::web::{self, Request, Response};
 
 pub struct HoldSettings {
@@ -168,6 +169,8 @@ async fn create(
     req: &Request,
 ) -> Result<Response, ApiError> {
     caller.require_role(Role::Customer)?;
+    let verifier = settings.authenticator.local_verifier();
+    require_admission(backend, verifier, req, caller, event_id).await?;
     let body: HoldBody = web::parse_json(req)?;
     match HoldRequest::parse(body, &settings.policy)? {
         HoldRequest::Seats(seats) => hold_chosen(backend, settings, caller, event_id, &seats).await,

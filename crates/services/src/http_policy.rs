@@ -16,7 +16,8 @@ use ticketbuster_domain::ApiError;
 use crate::web::{self, Request, Response};
 
 const ALLOWED_METHODS: &str = "GET, POST, PATCH, DELETE";
-const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key, if-none-match";
+const ALLOWED_HEADERS: &str =
+    "admission-token, authorization, content-type, idempotency-key, if-none-match";
 const EXPOSED_HEADERS: &str =
     "etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset";
 /// How long a browser may keep a preflight's answer.

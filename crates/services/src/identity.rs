@@ -76,6 +76,11 @@ impl Authenticator {
     pub fn trust(&mut self, issuer: ExternalIssuer) {
         self.external = Some(issuer);
     }
+
+    /// The verifier of our own tokens, which also checks admission tokens (same keys).
+    pub fn local_verifier(&self) -> &TokenVerifier {
+        &self.local
+    }
 }
 
 /// The caller of `req`, from its `Authorization: Bearer` token. An issuer's token answers

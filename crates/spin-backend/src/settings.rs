@@ -22,6 +22,7 @@ use ticketbuster_services::orders::{OrderSettings, Settlement};
 use ticketbuster_services::organizer::OrganizerSettings;
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::site::SiteSettings;
+use ticketbuster_services::waiting_room::WaitingRoomSettings;
 use ticketbuster_services::worker::WorkerSettings;
 
 use crate::per_instance;
@@ -36,6 +37,7 @@ thread_local! {
     static JOBS: OnceCell<Rc<JobsSettings>> = const { OnceCell::new() };
     static CHECKINS: OnceCell<Rc<CheckinSettings>> = const { OnceCell::new() };
     static ORGANIZER: OnceCell<Rc<OrganizerSettings>> = const { OnceCell::new() };
+    static WAITING_ROOM: OnceCell<Rc<WaitingRoomSettings>> = const { OnceCell::new() };
 }
 
 /// Rate limits unless their variables say otherwise (spin.toml gives the same defaults).
@@ -158,6 +160,20 @@ pub async fn organizer_settings() -> Result<Rc<OrganizerSettings>, ApiError> {
     per_instance(&ORGANIZER, async {
         Ok(OrganizerSettings {
             authenticator: authenticator().await?,
+            limits: rate_limits().await?,
+        })
+    })
+    .await
+}
+
+/// Admission tokens are signed under `jwt_secret`, with an audience of their own.
+pub async fn waiting_room_settings() -> Result<Rc<WaitingRoomSettings>, ApiError> {
+    per_instance(&WAITING_ROOM, async {
+        let secret = required("jwt_secret").await?;
+        Ok(WaitingRoomSettings {
+            authenticator: authenticator().await?,
+            issuer: TokenIssuer::from_secret(&secret)
+                .map_err(|e| misconfigured("jwt_secret", e))?,
             limits: rate_limits().await?,
         })
     })

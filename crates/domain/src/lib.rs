@@ -15,6 +15,6 @@ pub mod orders;
 pub mod rate_limit;
 pub mod tickets;
 pub mod token;
-
 pub mod waiting_room;
+
 pub use error::ApiError;

@@ -26,8 +26,8 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod seat_changes;
 pub mod site;
-pub mod web;
 pub mod waiting_room;
+pub mod web;
 pub mod worker;
 
 pub use backend::{Backend, BackendError, HttpAnswer, Param, Row, Value, json_array};

@@ -54,6 +54,13 @@ export interface SeatMap {
   sections: { name: string; rows: SeatRow[] }[];
 }
 
+/** `quantity` adjacent seats in one row, optionally of one tier and section (by name). */
+export interface BestAvailableRequest {
+  quantity: number;
+  tier?: string;
+  section?: string;
+}
+
 export interface Hold {
   hold_id: string;
   event_id: number;
@@ -186,6 +193,9 @@ export const api = {
 
   hold: (eventId: number, seatIds: number[]) =>
     privateJson<Hold>(`/api/events/${eventId}/holds`, jsonBody({ seat_ids: seatIds }, { method: "POST" })),
+  /** A hold of seats the server picks: `409 not_enough_adjacent_seats` when no block is left. */
+  holdBestAvailable: (eventId: number, request: BestAvailableRequest) =>
+    privateJson<Hold>(`/api/events/${eventId}/holds`, jsonBody(request, { method: "POST" })),
   release: async (holdId: string, keepalive = false) => {
     const response = await authorizedFetch(`/api/holds/${holdId}`, { method: "DELETE", keepalive });
     if (!response.ok && response.status !== 404) await readJson(response);

@@ -21,6 +21,7 @@ function deferred<T>() {
 function fakeApi(overrides: Partial<CheckoutApi> = {}) {
   const api = {
     hold: vi.fn(async () => hold()),
+    holdBestAvailable: vi.fn(async () => hold()),
     release: vi.fn(async () => undefined),
     placeOrder: vi.fn(async (): Promise<OrderAccepted> => ({ order_id: "o1", status: "PENDING", status_url: "/api/orders/o1" })),
     order: vi.fn(async () => ({ order_id: "o1", status: "PROCESSING", status_reason: "" }) as Order),
@@ -55,6 +56,28 @@ describe("holding seats", () => {
     const checkout = checkoutWith(fakeApi({ hold: vi.fn(async () => Promise.reject(refusal)) }));
     await checkout.hold(7, [1, 2, 3]);
     expect(checkout.state).toEqual({ kind: "refused", message: "2 seats are not available", unavailableSeatIds: [2, 3] });
+  });
+
+  it("holds the seats the server picks for a best-available request", async () => {
+    const api = fakeApi();
+    const checkout = checkoutWith(api);
+    const asked = checkout.holdBestAvailable(7, { quantity: 2, tier: "Pitch" });
+    expect(checkout.state).toEqual({ kind: "holding", seatIds: [] });
+    await asked;
+    expect(api.holdBestAvailable).toHaveBeenCalledWith(7, { quantity: 2, tier: "Pitch" });
+    expect(checkout.state).toEqual({ kind: "held", hold: hold() });
+    await checkout.holdBestAvailable(7, { quantity: 2 });
+    expect(api.holdBestAvailable).toHaveBeenCalledTimes(1);
+  });
+
+  it("says what is left when no block of that size is", async () => {
+    const refusal = new ApiError(409, "not_enough_adjacent_seats", "no 4 adjacent seats are left in one row", {
+      seats_left: 3,
+      largest_block: 2,
+    });
+    const checkout = checkoutWith(fakeApi({ holdBestAvailable: vi.fn(async () => Promise.reject(refusal)) }));
+    await checkout.holdBestAvailable(7, { quantity: 4 });
+    expect(checkout.state).toEqual({ kind: "refused", message: "no 4 adjacent seats are left in one row", unavailableSeatIds: [] });
   });
 
   it("sends one hold for a double click", async () => {

@@ -3,10 +3,19 @@
 // order the first attempt placed. The result comes from the WebSocket, or from polling the
 // order while the socket is down.
 
-import { ApiError, messageOf, type Hold, type Order, type OrderAccepted, type OrderStatus } from "./api";
+import {
+  ApiError,
+  messageOf,
+  type BestAvailableRequest,
+  type Hold,
+  type Order,
+  type OrderAccepted,
+  type OrderStatus,
+} from "./api";
 
 export interface CheckoutApi {
   hold(eventId: number, seatIds: number[]): Promise<Hold>;
+  holdBestAvailable(eventId: number, request: BestAvailableRequest): Promise<Hold>;
   release(holdId: string): Promise<void>;
   placeOrder(holdId: string, idempotencyKey: string): Promise<OrderAccepted>;
   order(orderId: string): Promise<Order>;
@@ -72,10 +81,19 @@ export class Checkout {
   }
 
   async hold(eventId: number, seatIds: number[]): Promise<void> {
-    if (this.inFlight || this.heldHold() || seatIds.length === 0) return this.inFlight ?? undefined;
+    if (seatIds.length === 0) return this.inFlight ?? undefined;
+    return this.take(seatIds, () => this.api.hold(eventId, seatIds));
+  }
+
+  /** Holds the seats the server picks; they are known once it answers. */
+  async holdBestAvailable(eventId: number, request: BestAvailableRequest): Promise<void> {
+    return this.take([], () => this.api.holdBestAvailable(eventId, request));
+  }
+
+  private take(seatIds: number[], ask: () => Promise<Hold>): Promise<void> {
+    if (this.inFlight || this.heldHold()) return this.inFlight ?? Promise.resolve();
     this.set({ kind: "holding", seatIds });
-    this.inFlight = this.api
-      .hold(eventId, seatIds)
+    this.inFlight = ask()
       .then((hold) => this.set({ kind: "held", hold }))
       .catch((e: unknown) =>
         this.set({

@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { api, formatDate, formatPrice, type EventDetail, type SeatMap, type Ticket } from "../api";
+import { api, formatDate, formatPrice, type BestAvailableRequest, type EventDetail, type SeatMap, type Ticket } from "../api";
 import { Checkout, type CheckoutState, type OrderNotification } from "../checkout";
 import { useLiveOpen, useLoad, useOnline, useUser } from "../hooks";
 import * as live from "../live";
 import { applySeatChange, describeSeats, indexSeats, reconcile, tierSlots, toggleSeat, totalCents, type SeatChange } from "../seat-selection";
 import { SeatMapView } from "../components/seat-map";
+import { BestAvailable } from "../components/best-available";
 import { TicketCard } from "../components/ticket-card";
 import { syncWallet } from "../wallet-sync";
 
@@ -13,6 +14,7 @@ import { syncWallet } from "../wallet-sync";
 const SEAT_MAP_POLL_MS = 5_000;
 /** How often an order's status is read while the WebSocket is down. */
 const ORDER_POLL_MS = 2_000;
+const OFFLINE_HINT = "Buying needs a connection: you are offline.";
 
 export function EventPage() {
   const { params } = useRoute();
@@ -176,13 +178,21 @@ function Booking({ event }: { event: EventDetail }) {
     [checkout],
   );
 
-  async function hold() {
-    if (!user) {
-      route(`/login?next=${encodeURIComponent(url)}`);
-      return;
-    }
+  /** Whether a hold may be asked for: a visitor signs in first. */
+  function signedIn(): boolean {
+    if (!user) route(`/login?next=${encodeURIComponent(url)}`);
     setNotice("");
-    await checkout.hold(event.id, selected);
+    return !!user;
+  }
+
+  async function hold() {
+    if (signedIn()) await checkout.hold(event.id, selected);
+  }
+
+  async function holdBest(request: BestAvailableRequest) {
+    if (!signedIn()) return;
+    setSelected([]);
+    await checkout.holdBestAvailable(event.id, request);
   }
 
   return (
@@ -220,6 +230,15 @@ function Booking({ event }: { event: EventDetail }) {
           online={online}
           onHold={hold}
         />
+        {(state.kind === "choosing" || state.kind === "holding" || state.kind === "refused") && (
+          <BestAvailable
+            tiers={event.price_tiers.map((t) => t.name)}
+            sections={map?.sections.map((s) => s.name) ?? []}
+            busy={state.kind === "holding"}
+            offlineHint={online ? undefined : OFFLINE_HINT}
+            onHold={holdBest}
+          />
+        )}
       </aside>
     </div>
   );
@@ -289,7 +308,7 @@ interface PanelProps {
 
 function CheckoutPanel(props: PanelProps) {
   const { state, checkout, event, online } = props;
-  const offlineHint = online ? undefined : "Buying needs a connection: you are offline.";
+  const offlineHint = online ? undefined : OFFLINE_HINT;
   switch (state.kind) {
     case "choosing":
     case "holding":

@@ -1,5 +1,6 @@
 // The TicketBuster API as typed functions (docs/openapi.yaml is the contract).
 
+import { admissionHeaders } from "./admission";
 import { authorizedFetch } from "./session";
 
 export type Category = "concert" | "theater" | "sports" | "festival" | "conference";
@@ -192,10 +193,16 @@ export const api = {
   seatMap: (id: number) => publicJson<SeatMap>(`/api/events/${id}/seats`),
 
   hold: (eventId: number, seatIds: number[]) =>
-    privateJson<Hold>(`/api/events/${eventId}/holds`, jsonBody({ seat_ids: seatIds }, { method: "POST" })),
+    privateJson<Hold>(
+      `/api/events/${eventId}/holds`,
+      jsonBody({ seat_ids: seatIds }, { method: "POST", headers: admissionHeaders(eventId) }),
+    ),
   /** A hold of seats the server picks: `409 not_enough_adjacent_seats` when no block is left. */
   holdBestAvailable: (eventId: number, request: BestAvailableRequest) =>
-    privateJson<Hold>(`/api/events/${eventId}/holds`, jsonBody(request, { method: "POST" })),
+    privateJson<Hold>(
+      `/api/events/${eventId}/holds`,
+      jsonBody(request, { method: "POST", headers: admissionHeaders(eventId) }),
+    ),
   release: async (holdId: string, keepalive = false) => {
     const response = await authorizedFetch(`/api/holds/${holdId}`, { method: "DELETE", keepalive });
     if (!response.ok && response.status !== 404) await readJson(response);

@@ -5,6 +5,7 @@ import { signOut, abandonSignIn, syncRole } from "./session";
 import { clearWallet } from "./wallet-store";
 import { EventsPage } from "./pages/events";
 import { EventPage } from "./pages/event";
+import { WaitingRoomPage } from "./pages/waiting-room";
 import { WalletPage } from "./pages/wallet";
 import { AccountForm, SignInPage } from "./pages/sign-in";
 import { OrganizerEventsPage } from "./pages/organizer-events";
@@ -21,6 +22,7 @@ export function App() {
         <Router>
           <Route path="/" component={EventsPage} />
           <Route path="/events/:id" component={EventPage} />
+          <Route path="/events/:id/queue" component={WaitingRoomPage} />
           <Route path="/wallet" component={WalletPage} />
           <Route path="/login" component={SignInPage} />
           <Route path="/register" component={SignInPage} />

@@ -9,6 +9,7 @@ import { SeatMapView } from "../components/seat-map";
 import { BestAvailable } from "../components/best-available";
 import { TicketCard } from "../components/ticket-card";
 import { syncWallet } from "../wallet-sync";
+import { useAdmissionGate } from "./waiting-room";
 
 /** How often the seat map is read again while no live updates arrive. */
 const SEAT_MAP_POLL_MS = 5_000;
@@ -55,6 +56,7 @@ function EventHeader({ event }: { event: EventDetail }) {
 }
 
 function Booking({ event }: { event: EventDetail }) {
+  useAdmissionGate(event.id);
   const user = useUser();
   const online = useOnline();
   const { route, url } = useLocation();

@@ -6,6 +6,8 @@
 // seats; the dashboard shows the sale without reloading; the gate's camera (Chromium's fake
 // camera playing a ticket's QR code) admits a ticket once and refuses it the second time;
 // offline, another ticket is verified from the gate bundle and uploaded once back online.
+// Last, an on-sale behind a waiting room: the buyer waits for the draw, is admitted at the
+// sales start and buys.
 // Screenshots of each step go to e2e/screenshots/.
 //
 //   TICKETBUSTER_URL=http://127.0.0.1:3098 E2E_ORGANIZER_EMAIL=... E2E_ORGANIZER_PASSWORD=... node e2e/run.mjs
@@ -522,6 +524,53 @@ try {
     ]);
     const rows = readFileSync(await download.path(), "utf8").trim().split("\n").slice(1);
     check(rows.length === 2 && rows.every((r) => /,\d{4}-\d\d-\d\dT[^,]+$/.test(r)), `both checked in: ${rows.join(" | ")}`);
+  });
+
+  await step("a buyer waits in the waiting room, is admitted at the sales start, and buys", async () => {
+    // The organizer puts an event on sale in 20 s behind a waiting room, through the API.
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: organizerEmail, password: organizerPassword }),
+    });
+    const { access_token: organizerToken } = await login.json();
+    const asOrganizer = (method, path, body) =>
+      fetch(`${base}/api/organizer/events${path}`, {
+        method,
+        headers: { authorization: `Bearer ${organizerToken}`, "content-type": "application/json" },
+        body: body && JSON.stringify(body),
+      });
+    const salesStart = new Date(Date.now() + 20_000);
+    const created = await asOrganizer("POST", "", {
+      title: `Rush Night ${unique}`, category: "concert", description: "An on-sale behind a waiting room.",
+      venue: "Queue Hall", city: "Lisbon",
+      starts_at: new Date(Date.now() + 7 * 86_400_000).toISOString(), sales_start: salesStart.toISOString(),
+      tiers: [{ name: "Floor", price_cents: 3000 }],
+      sections: [{ name: "Floor", rows: [{ name: "A", seats: 6, tier: "Floor" }] }],
+    });
+    check(created.status === 201, `the event was created: ${created.status}`);
+    const { id } = await created.json();
+    check((await asOrganizer("POST", `/${id}/publish`)).status === 200, "and published");
+    const room = await asOrganizer("PUT", `/${id}/waiting-room`, {
+      opens_at: new Date(Date.now() - 60_000).toISOString(), admit_per_minute: 60, admission_minutes: 10,
+    });
+    check(room.status === 200, `the waiting room is on: ${room.status}`);
+
+    // The buyer comes early: the event page sends them to the room, where they wait for the draw.
+    await page.goto(`${base}/events/${id}`);
+    await page.waitForURL(new RegExp(`/events/${id}/queue$`));
+    await page.getByText("You are in.").waitFor();
+    await page.getByText(/random order/).waitFor();
+    await shot(page, "20-waiting-room");
+    // At the sales start the room admits them and the page moves on by itself.
+    await page.waitForURL(new RegExp(`/events/${id}$`), { timeout: salesStart.getTime() - Date.now() + 30_000 });
+    check(Date.now() >= salesStart.getTime() - 1_000, "not admitted before the sales start");
+    check(await page.evaluate((e) => sessionStorage.getItem(`tb.admission.${e}`) !== null, id), "the admission is kept");
+    await page.locator('.seat[data-status="available"]').first().click();
+    await page.getByRole("button", { name: /Hold 1 seat/ }).click();
+    await page.getByRole("button", { name: "Buy now" }).click();
+    await page.getByText("Your tickets are ready").waitFor({ timeout: 15_000 });
+    await shot(page, "21-admitted-and-bought");
   });
 } catch {
   // Reported by its step; the summary below counts it.

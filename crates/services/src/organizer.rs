@@ -125,7 +125,7 @@ SELECT jsonb_build_object(
 FROM catalog.events e
 WHERE e.id = $1::int8 AND e.organizer_id = $2::text::uuid";
 
-fn not_yours(event_id: i64) -> ApiError {
+pub(crate) fn not_yours(event_id: i64) -> ApiError {
     ApiError::not_found(format!("you have no event {event_id}"))
 }
 

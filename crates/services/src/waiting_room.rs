@@ -39,6 +39,7 @@ use ticketbuster_domain::waiting_room::{
 use crate::backend::{Backend, Row, query_one};
 use crate::identity::{Authenticator, authenticate};
 use crate::log;
+use crate::organizer::not_yours;
 use crate::rate_limit::{Limit, RateLimits, limited};
 use crate::web::{self, Request, Response};
 
@@ -589,10 +590,6 @@ SELECT e.id, w.event_id IS NOT NULL AS has_room,
            'updated_at', iso_utc(w.updated_at))::text AS body
 FROM catalog.events e LEFT JOIN catalog.waiting_rooms w ON w.event_id = e.id
 WHERE e.id = $1::int8 AND e.organizer_id = $2::text::uuid";
-
-fn not_yours(event_id: i64) -> ApiError {
-    ApiError::not_found(format!("you have no event {event_id}"))
-}
 
 async fn organizer_room(
     backend: &impl Backend,

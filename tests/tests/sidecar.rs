@@ -712,3 +712,50 @@ async fn the_sidecar_settles_orders_while_no_worker_listens_and_leaves_them_to_o
     );
     replica.stop().await;
 }
+
+#[tokio::test]
+async fn waiting_buyers_see_their_rooms_line_move_without_asking() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::start(&app, |c| c.jobs_every = Duration::from_millis(200)).await;
+    let fixture = app.event(1, 1, 10).await;
+    sqlx::query(
+        "INSERT INTO catalog.waiting_rooms (event_id, opens_at, admit_per_minute, admission_minutes)
+         VALUES ($1, now() - interval '1 hour', 600, 10)",
+    )
+    .bind(fixture.event_id)
+    .execute(app.pool())
+    .await
+    .expect("turn the room on");
+    let waiting = app.customer().await;
+    let mut socket = replica.connect(&waiting.token, None).await;
+    subscribe(&mut socket, fixture.event_id).await;
+
+    // Five buyers join; the room lets in ten a second, and nobody polls: the jobs move the line.
+    for _ in 0..5 {
+        let buyer = app.customer().await;
+        let path = format!("/api/events/{}/queue", fixture.event_id);
+        let joined = app
+            .call(
+                ticketbuster_tests::Service::WaitingRoom,
+                ticketbuster_tests::request(http::Method::POST, &path, Some(&buyer.token), None),
+            )
+            .await;
+        assert_eq!(joined.status, 200, "{:?}", joined.body);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the line was never seen admitted through 5"
+        );
+        let message = next_json(&mut socket).await;
+        if message["type"] == "queue.advanced"
+            && message["event_id"] == fixture.event_id
+            && message["admitted_through"] == 5
+        {
+            assert_eq!(message["issued"], 5);
+            break;
+        }
+    }
+    replica.stop().await;
+}

@@ -95,8 +95,41 @@ CREATE FUNCTION catalog.is_free(s catalog.seats) RETURNS boolean
 LANGUAGE sql STABLE
 RETURN s.status = 'available' OR (s.status = 'held' AND s.held_until <= now());
 
+-- The rows of an event, optionally only those of one tier and one section, with what ranks
+-- them (see seat_blocks) and how many free seats each has. Cheap: one aggregate over the
+-- event's seats, where ranking its blocks takes a pass over each seat.
+CREATE FUNCTION catalog.seat_rows(p_event_id bigint, p_tier_id bigint, p_section text)
+RETURNS TABLE (
+    row_id bigint,
+    section text,
+    row_label text,
+    tier_id bigint,
+    price_cents bigint,
+    place_in_section bigint,
+    section_id bigint,
+    centre_twice integer,
+    free_seats bigint
+)
+LANGUAGE sql STABLE
+AS $$
+    SELECT r.row_id, r.section, r.row_label, r.tier_id, t.price_cents,
+           rank() OVER (PARTITION BY r.section ORDER BY r.row_id),
+           min(r.row_id) OVER (PARTITION BY r.section),
+           r.centre_twice, r.free_seats
+    FROM (SELECT s.section, s.row_label, min(s.id) AS row_id, min(s.tier_id) AS tier_id,
+                 min(s.number) + max(s.number) AS centre_twice,
+                 count(*) FILTER (WHERE catalog.is_free(s)
+                                    AND (p_tier_id IS NULL OR s.tier_id = p_tier_id)) AS free_seats
+          FROM catalog.seats s
+          WHERE s.event_id = p_event_id
+          GROUP BY s.section, s.row_label) r
+    JOIN catalog.price_tiers t ON t.id = r.tier_id
+    WHERE p_section IS NULL OR r.section = p_section
+$$;
+
 -- Every block of `p_quantity` adjacent free seats of an event (consecutive numbers in one
--- section's row), optionally of one tier and one section, with its `place` (1 is best) by:
+-- section's row), optionally of one tier and one section, and only in the rows `p_rows`
+-- (their row_id) when given, with its `place` (1 is best) by:
 --   1. blocks that leave no single free seat alone between taken seats or a row's end
 --      (`leaves_orphan`), whenever some block does;
 --   2. the dearer tier (tiers are priced by how good their seats are);
@@ -111,7 +144,8 @@ CREATE FUNCTION catalog.seat_blocks(
     p_event_id bigint,
     p_quantity integer,
     p_tier_id bigint,
-    p_section text
+    p_section text,
+    p_rows bigint[] DEFAULT NULL
 ) RETURNS TABLE (
     place bigint,
     seat_ids bigint[],
@@ -123,34 +157,25 @@ CREATE FUNCTION catalog.seat_blocks(
 )
 LANGUAGE sql STABLE
 AS $$
-    WITH seat AS (
-        -- Each seat with its row's first id and centre, and with what sets its run apart:
-        -- the taken seats and the missing numbers before it in its row. One pass in the
-        -- order of the seats' unique index (sorting by the names costs more than all else).
-        SELECT s.id, s.section, s.row_label, s.number, s.tier_id, catalog.is_free(s) AS free,
-               min(s.id) OVER seat_row AS row_id,
-               min(s.number) OVER seat_row + max(s.number) OVER seat_row AS centre_twice,
+    WITH seat_row AS MATERIALIZED (
+        SELECT * FROM catalog.seat_rows(p_event_id, p_tier_id, p_section) r
+        WHERE r.free_seats >= p_quantity AND (p_rows IS NULL OR r.row_id = ANY(p_rows))
+    ), seat AS (
+        -- Each seat of those rows with what sets its run apart: the taken seats and the
+        -- missing numbers before it in its row.
+        SELECT s.id, s.number, s.tier_id, r.row_id, catalog.is_free(s) AS free,
                count(*) FILTER (WHERE NOT catalog.is_free(s)) OVER seats_before AS taken_before,
                s.number - row_number() OVER seats_before AS numbering_gap
-        FROM catalog.seats s
-        WHERE s.event_id = p_event_id
-        WINDOW seat_row AS (PARTITION BY s.section, s.row_label),
-               seats_before AS (PARTITION BY s.section, s.row_label ORDER BY s.number)
-    ), seat_row AS MATERIALIZED (
-        SELECT r.row_id, r.section, r.row_label, r.centre_twice,
-               rank() OVER (PARTITION BY r.section ORDER BY r.row_id) AS place_in_section,
-               min(r.row_id) OVER (PARTITION BY r.section) AS section_id
-        FROM (SELECT DISTINCT seat.row_id, seat.section, seat.row_label, seat.centre_twice FROM seat) r
+        FROM seat_row r
+        JOIN catalog.seats s ON s.event_id = p_event_id AND s.section = r.section AND s.row_label = r.row_label
+        WINDOW seats_before AS (PARTITION BY r.row_id ORDER BY s.number)
     ), run AS (
         -- Runs: free seats of one row and tier with nothing taken and no number missing
         -- between them. A layout gives a row one tier; in a row whose tiers interleave, a
         -- tier's seats that are not consecutive are no run.
-        SELECT seat.row_id, seat.tier_id, array_agg(seat.id ORDER BY seat.number) AS ids,
-               min(seat.number) AS first_number
+        SELECT seat.row_id, array_agg(seat.id ORDER BY seat.number) AS ids, min(seat.number) AS first_number
         FROM seat
-        WHERE seat.free
-          AND (p_tier_id IS NULL OR seat.tier_id = p_tier_id)
-          AND (p_section IS NULL OR seat.section = p_section)
+        WHERE seat.free AND (p_tier_id IS NULL OR seat.tier_id = p_tier_id)
         GROUP BY seat.row_id, seat.tier_id, seat.taken_before, seat.numbering_gap
         HAVING count(*) >= p_quantity AND max(seat.number) - min(seat.number) + 1 = count(*)
     )
@@ -162,10 +187,9 @@ AS $$
                  r.section, r.row_label,
                  abs(2 * (run.first_number + k) + p_quantity - 1 - r.centre_twice) AS off_centre,
                  cardinality(run.ids) AS run_length,
-                 t.price_cents, r.place_in_section, r.section_id, run.first_number + k AS first_number
+                 r.price_cents, r.place_in_section, r.section_id, run.first_number + k AS first_number
           FROM run
           JOIN seat_row r ON r.row_id = run.row_id
-          JOIN catalog.price_tiers t ON t.id = run.tier_id
           CROSS JOIN generate_series(0, cardinality(run.ids) - p_quantity) k) b
 $$;
 
@@ -174,12 +198,19 @@ $$;
 -- block (catalog.seat_blocks) that can be locked is taken through take_seats, the very
 -- statement of a chosen-seat hold.
 --
--- Under a rush many buyers want the same best block at once. A first pass tries the
+-- Ranking every block of a large event costs far more than a hold (the stadium's 6,000
+-- seats: 30 times one aggregate over them), so a first look ranks only the blocks of the
+-- best rows with room for the block, every row of the rank groups (tier, place in section)
+-- that hold the first 8 of them, so that their blocks come in the same order as among all
+-- blocks; it takes one that leaves no seat alone. Only if it finds none does the hold rank
+-- all blocks.
+--
+-- Under a rush many buyers want the same best block at once. The first passes try the
 -- blocks best first, skipping any seat another transaction has locked (SKIP LOCKED), so
 -- concurrent requests spread over the next-best blocks instead of queueing on one and
 -- failing. A block it cannot lock whole is let go at once (its partial locks are rolled
 -- back with a subtransaction), so nobody is kept from seats nobody takes. Only when every
--- block was locked or gone does a second pass, over a fresh view of the seats, wait for
+-- block was locked or gone does a last pass, over a fresh view of the seats, wait for
 -- the locks, so the answer "not enough" is never caused by a transaction still in flight.
 --
 -- Outcomes: event_open false (not on sale), unknown_field ('tier' or 'section' named
@@ -211,12 +242,15 @@ LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
 DECLARE
+    v_quantity integer := p_quantity::integer;
     v_tier_id bigint;
     v_refusal record;
+    v_pass text;
     v_block bigint[];
     v_locked bigint[];
-    v_passed_over bigint[];
-    v_wait boolean;
+    v_passed_over bigint[] := '{}';
+    v_best_rows bigint[];
+    v_rows bigint[];
     v_hold record;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
@@ -248,19 +282,35 @@ BEGIN
         RETURN;
     END IF;
 
-    FOREACH v_wait IN ARRAY ARRAY[false, true] LOOP
-        v_passed_over := '{}';
+    WITH candidate AS (
+        SELECT r.row_id, dense_rank() OVER (ORDER BY r.price_cents DESC, r.place_in_section) AS rank_group,
+               row_number() OVER (ORDER BY r.price_cents DESC, r.place_in_section, r.section_id) AS nth
+        FROM catalog.seat_rows(p_event_id, v_tier_id, p_section) r
+        WHERE r.free_seats >= v_quantity
+    )
+    SELECT ARRAY(SELECT c.row_id FROM candidate c
+                 WHERE c.rank_group <= coalesce((SELECT c8.rank_group FROM candidate c8 WHERE c8.nth = 8),
+                                                (SELECT max(c.rank_group) FROM candidate c)))
+    INTO v_best_rows;
+
+    FOREACH v_pass IN ARRAY ARRAY['best rows', 'all rows', 'waiting'] LOOP
+        v_rows := CASE WHEN v_pass = 'best rows' THEN v_best_rows END;
+        IF v_pass = 'waiting' THEN
+            v_passed_over := '{}';
+        END IF;
         FOR v_block IN
-            SELECT b.seat_ids FROM catalog.seat_blocks(p_event_id, p_quantity::integer, v_tier_id, p_section) b ORDER BY b.place
+            SELECT b.seat_ids FROM catalog.seat_blocks(p_event_id, v_quantity, v_tier_id, p_section, v_rows) b
+            WHERE v_pass <> 'best rows' OR NOT b.leaves_orphan
+            ORDER BY b.place
         LOOP
             CONTINUE WHEN v_block && v_passed_over;
             BEGIN
                 EXECUTE format(
                     'SELECT ARRAY(SELECT s.id FROM catalog.seats s WHERE s.id = ANY($1) AND catalog.is_free(s)
                                   ORDER BY s.id FOR UPDATE OF s %s)',
-                    CASE WHEN v_wait THEN '' ELSE 'SKIP LOCKED' END)
+                    CASE WHEN v_pass = 'waiting' THEN '' ELSE 'SKIP LOCKED' END)
                 INTO v_locked USING v_block;
-                IF cardinality(v_locked) < p_quantity THEN
+                IF cardinality(v_locked) < v_quantity THEN
                     RAISE EXCEPTION USING ERRCODE = 'TB001';
                 END IF;
             EXCEPTION WHEN SQLSTATE 'TB001' THEN

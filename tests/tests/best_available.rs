@@ -134,6 +134,25 @@ async fn picks_adjacent_seats_at_the_centre_of_the_best_row_and_honours_tier_and
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 6);
 }
 
+/// The first look ranks only the best rows' blocks, in whole rank groups: ten first rows
+/// are one group, and the centre of the tenth beats the edges of the first nine.
+#[tokio::test]
+async fn the_first_rows_of_every_section_are_ranked_together() {
+    let app = TestApp::spawn_with(HoldPolicy::default().without_account_caps(), 10).await;
+    let buyer = app.customer().await;
+    let fixture = app.event(10, 2, 10).await;
+    sqlx::query(
+        "UPDATE catalog.seats SET status = 'sold'
+         WHERE event_id = $1 AND row_label = 'A' AND section <> 'S10' AND number IN (5, 6)",
+    )
+    .bind(fixture.event_id)
+    .execute(app.pool())
+    .await
+    .expect("sell the centres of nine first rows");
+    let answer = best_available(&app, &buyer, fixture.event_id, json!({"quantity": 2})).await;
+    assert_eq!(block(&held_places(&app, &answer).await), ("S10", "A", 5, 6));
+}
+
 #[tokio::test]
 async fn avoids_leaving_a_single_seat_alone_when_another_block_can() {
     let app = TestApp::spawn_with(HoldPolicy::default().without_account_caps(), 10).await;
@@ -440,22 +459,41 @@ async fn largest_free_block(app: &TestApp, event_id: i64) -> i64 {
     .expect("the largest free block")
 }
 
+/// What one racer asked for: 2 to 4 of the best available, or these seats.
+enum Ask {
+    Best(i64),
+    Chosen(Vec<i64>),
+}
+
 struct Outcome {
-    quantity: i64,
+    ask: Ask,
     answer: Answer,
 }
 
-/// Every request at once, each from its own buyer on its own task.
-async fn rush(app: &Arc<TestApp>, buyers: &Arc<Vec<Customer>>, event_id: i64) -> Vec<Outcome> {
+/// Every request at once, each from its own buyer on its own task: the first buyers ask
+/// for the `chosen` seats, the others for the best available.
+async fn rush(
+    app: &Arc<TestApp>,
+    buyers: &Arc<Vec<Customer>>,
+    event_id: i64,
+    chosen: &[Vec<i64>],
+) -> Vec<Outcome> {
     let tasks: Vec<_> = (0..buyers.len())
         .map(|i| {
             let (app, buyers) = (app.clone(), buyers.clone());
-            let quantity = 2 + (i as i64 * 7 + event_id) % 3;
+            let ask = match chosen.get(i) {
+                Some(seats) => Ask::Chosen(seats.clone()),
+                None => Ask::Best(2 + (i as i64 * 7 + event_id) % 3),
+            };
             tokio::spawn(async move {
-                let answer =
-                    best_available(&app, &buyers[i], event_id, json!({"quantity": quantity }))
-                        .await;
-                Outcome { quantity, answer }
+                let answer = match &ask {
+                    Ask::Best(quantity) => {
+                        let body = json!({ "quantity": quantity });
+                        best_available(&app, &buyers[i], event_id, body).await
+                    }
+                    Ask::Chosen(seats) => app.hold(&buyers[i], event_id, seats).await,
+                };
+                Outcome { ask, answer }
             })
         })
         .collect();
@@ -467,19 +505,23 @@ async fn rush(app: &Arc<TestApp>, buyers: &Arc<Vec<Customer>>, event_id: i64) ->
 }
 
 /// The race's answers against the database: each hold adjacent seats of one row, no seat
-/// in two holds, seats marked with their hold, every 201 a live hold; a 409 only when, even
-/// at the end, no block of its size is free. Returns (holds, refusals).
+/// in two holds, seats marked with their hold, every 201 a live hold; a best-available 409
+/// only when, even at the end, no block of its size is free. Returns (holds, best-available
+/// refusals).
 async fn check_rush(app: &TestApp, fixture: &Fixture, outcomes: &[Outcome]) -> (usize, usize) {
     let mut owner: BTreeMap<i64, String> = BTreeMap::new();
     let mut refused = 0;
     let largest_left = largest_free_block(app, fixture.event_id).await;
-    for Outcome { quantity, answer } in outcomes {
-        match answer.status {
-            StatusCode::CREATED => {
+    for Outcome { ask, answer } in outcomes {
+        match (answer.status, ask) {
+            (StatusCode::CREATED, _) => {
                 let hold_id = answer.body["hold_id"].as_str().unwrap();
                 let seats: Vec<i64> =
                     serde_json::from_value(answer.body["seat_ids"].clone()).unwrap();
-                assert_eq!(seats.len() as i64, *quantity);
+                match ask {
+                    Ask::Best(quantity) => assert_eq!(seats.len() as i64, *quantity),
+                    Ask::Chosen(chosen) => assert_eq!(&seats, chosen),
+                }
                 block(&places(app, &seats).await);
                 for seat in seats {
                     assert!(
@@ -488,7 +530,10 @@ async fn check_rush(app: &TestApp, fixture: &Fixture, outcomes: &[Outcome]) -> (
                     );
                 }
             }
-            StatusCode::CONFLICT => {
+            (StatusCode::CONFLICT, Ask::Chosen(_)) => {
+                assert_eq!(answer.error_code(), "seats_unavailable")
+            }
+            (StatusCode::CONFLICT, Ask::Best(quantity)) => {
                 assert_eq!(answer.error_code(), "not_enough_adjacent_seats");
                 assert!(
                     largest_left < *quantity,
@@ -496,7 +541,7 @@ async fn check_rush(app: &TestApp, fixture: &Fixture, outcomes: &[Outcome]) -> (
                 );
                 refused += 1;
             }
-            other => panic!("unexpected {other}: {:?}", answer.body),
+            (other, _) => panic!("unexpected {other}: {:?}", answer.body),
         }
     }
     assert!(owner.len() <= fixture.seat_ids.len());
@@ -540,13 +585,32 @@ async fn forty_concurrent_buyers_never_collide_and_are_refused_only_when_no_bloc
     for round in 0..ROUNDS {
         // 160 seats for at most 160 asked: nobody may be refused.
         let roomy = app.event(2, 4, 20).await;
-        let outcomes = rush(&app, &buyers, roomy.event_id).await;
+        let outcomes = rush(&app, &buyers, roomy.event_id, &[]).await;
         let (holds, refused) = check_rush(&app, &roomy, &outcomes).await;
         assert_eq!((holds, refused), (RACERS, 0), "round {round}");
 
+        // The same beside 10 buyers choosing the pairs at the centre of each row, the very
+        // seats best available would pick first: no deadlock, no best-available 409.
+        let mixed = app.event(2, 4, 20).await;
+        let centres: Vec<Vec<i64>> = mixed
+            .seat_ids
+            .chunks(20)
+            .map(|row| row[9..11].to_vec())
+            .chain(
+                mixed
+                    .seat_ids
+                    .chunks(20)
+                    .take(2)
+                    .map(|row| row[8..10].to_vec()),
+            )
+            .collect();
+        let outcomes = rush(&app, &buyers, mixed.event_id, &centres).await;
+        let (_, refused) = check_rush(&app, &mixed, &outcomes).await;
+        assert_eq!(refused, 0, "round {round}");
+
         // 60 seats in rows of 10 for about 120 asked: it sells out.
         let small = app.event(2, 3, 10).await;
-        let outcomes = rush(&app, &buyers, small.event_id).await;
+        let outcomes = rush(&app, &buyers, small.event_id, &[]).await;
         let (holds, refused) = check_rush(&app, &small, &outcomes).await;
         assert!(holds >= 12, "round {round}: only {holds} holds");
         assert_eq!(holds + refused, RACERS);

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ticketbuster_services::worker::MAX_LANES;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,10 +30,12 @@ pub struct Config {
     pub jobs_every: Duration,
     /// `SHUTDOWN_GRACE_MS`: how long connections get to close on SIGTERM.
     pub shutdown_grace: Duration,
-    /// `PAYMENT_FAILURE_RATE` and `WORKER_BATCH_SIZE`: the order worker's settings, for the
-    /// runs the sidecar makes itself while no worker listens (the same as Spin's).
+    /// `PAYMENT_FAILURE_RATE`, `WORKER_BATCH_SIZE` and `WORKER_LANES`: the order worker's
+    /// settings, for the runs the sidecar makes itself while no worker listens (the same
+    /// as Spin's).
     pub payment_failure_rate: f64,
     pub worker_batch_size: i64,
+    pub worker_lanes: usize,
 }
 
 impl Config {
@@ -82,6 +85,8 @@ impl Config {
                 .context("PAYMENT_FAILURE_RATE must be a share from 0 to 1")?,
             worker_batch_size: number("WORKER_BATCH_SIZE", lookup("WORKER_BATCH_SIZE"), 200)?
                 .clamp(1, 1000) as i64,
+            worker_lanes: number("WORKER_LANES", lookup("WORKER_LANES"), 4)?
+                .clamp(1, MAX_LANES as u64) as usize,
         })
     }
 }

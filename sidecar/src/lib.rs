@@ -72,6 +72,7 @@ pub async fn run(
     ));
     let worker = WorkerSettings {
         batch_size: config.worker_batch_size,
+        lanes: config.worker_lanes,
         payment: PaymentProvider::new(config.payment_failure_rate)
             .map_err(anyhow::Error::msg)
             .context("PAYMENT_FAILURE_RATE")?,

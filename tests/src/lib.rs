@@ -388,6 +388,7 @@ impl TestApp {
     ) -> Result<RunReport, WorkerError> {
         let settings = WorkerSettings {
             batch_size: 64,
+            lanes: 4,
             payment: PaymentProvider::new(failure_rate).expect("a failure rate in 0..=1"),
         };
         worker::handle_message(&self.backend, &settings, message).await

@@ -17,6 +17,7 @@ const JOBS_TOKEN: &str = "a-jobs-token-of-forty-characters-or-so!!";
 fn worker_settings() -> WorkerSettings {
     WorkerSettings {
         batch_size: 50,
+        lanes: 4,
         payment: PaymentProvider::new(0.0).expect("a failure rate"),
     }
 }

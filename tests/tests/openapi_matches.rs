@@ -200,6 +200,7 @@ async fn serve(
                 token: JobsToken::parse(JOBS_TOKEN).expect("a long enough token"),
                 worker: WorkerSettings {
                     batch_size: 50,
+                    lanes: 4,
                     payment: PaymentProvider::new(0.0).expect("a failure rate"),
                 },
             };

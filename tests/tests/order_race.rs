@@ -229,31 +229,7 @@ async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_neve
     const BATCH: i32 = 64;
     const CLAIMS: usize = 8;
     let app = Arc::new(TestApp::spawn_with(Default::default(), CLAIMS as u32 + 4).await);
-    let buyer = app.customer().await;
-    let fixture = app.event(1, 10, (BACKLOG / 10) as i32).await;
-    // Statistics from when there were no orders, as after a quiet spell: the planner then
-    // expects a handful of PENDING orders and may rescan the claim's subquery.
-    sqlx::query("ANALYZE orders.orders")
-        .execute(app.pool())
-        .await
-        .expect("analyze");
-    let mut conn = app.pool().acquire().await.expect("a connection");
-    for (n, seat) in fixture.seat_ids.iter().enumerate() {
-        hold_and_order_on(
-            &mut conn,
-            &buyer,
-            fixture.event_id,
-            *seat,
-            &format!("backlog-{n}"),
-        )
-        .await;
-    }
-    drop(conn);
-    assert_eq!(
-        app.count("SELECT count(*) FROM orders.orders WHERE status = 'PENDING'")
-            .await,
-        BACKLOG as i64
-    );
+    backlog(&app, BACKLOG).await;
 
     let claims = (0..CLAIMS).map(|_| {
         let app = app.clone();
@@ -286,6 +262,72 @@ async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_neve
             .await,
         seen.len() as i64
     );
+}
+
+/// `orders` PENDING orders of one seat each, on an event of that many seats; their ids.
+async fn backlog(app: &TestApp, orders: usize) -> Vec<String> {
+    let buyer = app.customer().await;
+    let fixture = app.event(1, 10, orders.div_ceil(10) as i32).await;
+    // Statistics from when there were no orders, as after a quiet spell: the planner then
+    // expects a handful of PENDING orders and may rescan the claim's subquery.
+    sqlx::query("ANALYZE orders.orders")
+        .execute(app.pool())
+        .await
+        .expect("analyze");
+    let mut conn = app.pool().acquire().await.expect("a connection");
+    let mut order_ids = Vec::with_capacity(orders);
+    for (n, seat) in fixture.seat_ids.iter().take(orders).enumerate() {
+        let key = format!("backlog-{n}");
+        order_ids.push(hold_and_order_on(&mut conn, &buyer, fixture.event_id, *seat, &key).await);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM orders.orders WHERE status = 'PENDING'")
+            .await,
+        orders as i64
+    );
+    order_ids
+}
+
+/// Worker runs that find a backlog share it between their lanes (each its own batches over
+/// its own connection), and runs going at the same time share it too: every order is
+/// settled once, each seat sold once with one ticket.
+#[tokio::test]
+async fn a_backlog_worked_off_by_concurrent_runs_in_lanes_completes_every_order_once() {
+    const BACKLOG: usize = 700;
+    const RUNS: usize = 3;
+    let app = Arc::new(TestApp::spawn_with(Default::default(), 20).await);
+    let order_ids = backlog(&app, BACKLOG).await;
+    let runs = order_ids.iter().take(RUNS).map(|first| {
+        let (app, first) = (app.clone(), first.clone());
+        tokio::spawn(async move { app.run_worker(first.as_bytes(), 0.0).await })
+    });
+    let mut completed = 0;
+    for run in futures::future::join_all(runs).await {
+        let report = run.expect("the task ran").expect("the run worked");
+        assert_eq!(report.failed, 0);
+        completed += report.completed;
+    }
+    assert_eq!(
+        completed, BACKLOG,
+        "each order completed by exactly one run"
+    );
+    for (what, sql) in [
+        (
+            "completed orders",
+            "SELECT count(*) FROM orders.orders WHERE status = 'COMPLETED'",
+        ),
+        ("tickets", "SELECT count(*) FROM orders.tickets"),
+        (
+            "seats with a ticket",
+            "SELECT count(DISTINCT seat_id) FROM orders.tickets",
+        ),
+        (
+            "sold seats",
+            "SELECT count(*) FROM catalog.seats WHERE status = 'sold'",
+        ),
+    ] {
+        assert_eq!(app.count(sql).await, BACKLOG as i64, "{what}");
+    }
 }
 
 /// Holds one seat and orders it on `conn`, as the seat-lock and orders services do; the

@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         let event = BenchEvent::create(&pool, clients, holds_per_client(clients, seconds)).await?;
         let holds = Arc::new(make_holds(&pool, &buyers, &event).await?);
         progress!("{name}: placing orders for {seconds} s");
+        let sampler = BacklogSampler::start(pool.clone(), event.id);
         let accepted = place_orders(
             &http,
             &url,
@@ -127,7 +128,9 @@ async fn main() -> anyhow::Result<()> {
             pace,
         )
         .await;
+        let placing_ended = sampler.elapsed();
         drain(&pool, event.id, drain_limit, &name).await?;
+        let backlog = sampler.stop().await?;
         let done = completion(&pool, event.id).await?;
         event.delete(&pool).await?;
         if run == 0 {
@@ -138,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         println!("run {run}: accepted {accepted}");
+        println!("run {run}: {}", backlog.describe(placing_ended));
         println!(
             "run {run}: completed {:>6.0}/s  accept→COMPLETED p50 {:>8}  p99 {:>8}  ({} placed: {} completed, {} FAILED, {} unfinished)",
             done.per_second,
@@ -228,6 +232,102 @@ async fn place_orders(
     })
     .await
     .figures()
+}
+
+/// How often the backlog is sampled while a run places its orders and drains.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Counts the event's unfinished orders (the worker's backlog) every [`BACKLOG_EVERY`]
+/// from the start of a run until [`BacklogSampler::stop`].
+struct BacklogSampler {
+    started: Instant,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<Backlog>>,
+}
+
+impl BacklogSampler {
+    fn start(pool: PgPool, event_id: i64) -> Self {
+        let started = Instant::now();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(BACKLOG_EVERY);
+            let mut samples = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return Ok(Backlog { samples }),
+                    _ = ticks.tick() => {
+                        samples.push((started.elapsed(), unfinished_orders(&pool, event_id).await?));
+                    }
+                }
+            }
+        });
+        Self {
+            started,
+            stop,
+            task,
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    async fn stop(self) -> anyhow::Result<Backlog> {
+        // The task may have ended already with an error, which the join then returns.
+        let _ = self.stop.send(());
+        self.task.await.context("the backlog sampler")?
+    }
+}
+
+/// Unfinished orders over a run, sampled from its start.
+#[derive(Debug, PartialEq)]
+struct Backlog {
+    samples: Vec<(Duration, i64)>,
+}
+
+impl Backlog {
+    /// The samples taken while orders were still being placed (before `placing_ended`).
+    fn while_placing(&self, placing_ended: Duration) -> &[(Duration, i64)] {
+        let n = self.samples.partition_point(|(at, _)| *at < placing_ended);
+        &self.samples[..n]
+    }
+
+    /// How fast the backlog grew over the second half of the placing, in orders a second:
+    /// about 0 when the worker completes orders as fast as they are accepted.
+    fn growth_per_second(&self, placing_ended: Duration) -> f64 {
+        let placing = self.while_placing(placing_ended);
+        let half = placing_ended / 2;
+        let (Some(first), Some(last)) =
+            (placing.iter().find(|(at, _)| *at >= half), placing.last())
+        else {
+            return 0.0;
+        };
+        let span = (last.0 - first.0).as_secs_f64();
+        if span == 0.0 {
+            0.0
+        } else {
+            (last.1 - first.1) as f64 / span
+        }
+    }
+
+    fn describe(&self, placing_ended: Duration) -> String {
+        let counts = |samples: &[(Duration, i64)]| {
+            samples
+                .iter()
+                .map(|(_, n)| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let placing = self.while_placing(placing_ended);
+        let peak = self.samples.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        format!(
+            "backlog each {} s: {} | drain: {} (peak {peak}; grew {:+.1} orders/s over the second half of the placing)",
+            BACKLOG_EVERY.as_secs(),
+            counts(placing),
+            counts(&self.samples[placing.len()..]),
+            self.growth_per_second(placing_ended),
+        )
+    }
 }
 
 /// Waits until the worker has settled the event's orders or `limit` is over, saying how
@@ -524,6 +624,32 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Args::command().debug_assert();
+    }
+
+    fn backlog(counts: &[i64]) -> Backlog {
+        Backlog {
+            samples: counts
+                .iter()
+                .enumerate()
+                .map(|(s, n)| (Duration::from_secs(s as u64), *n))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_backlog_splits_at_the_end_of_the_placing_and_its_growth_is_from_the_second_half() {
+        let ten_seconds = Duration::from_millis(9_500);
+        let steady = backlog(&[0, 40, 45, 38, 41, 44, 39, 42, 40, 43, 12, 0]);
+        assert_eq!(steady.while_placing(ten_seconds).len(), 10);
+        assert!(steady.growth_per_second(ten_seconds).abs() < 1.0);
+        assert_eq!(
+            steady.describe(ten_seconds),
+            "backlog each 1 s: 0 40 45 38 41 44 39 42 40 43 | drain: 12 0 \
+             (peak 45; grew -0.2 orders/s over the second half of the placing)"
+        );
+        let falling_behind = backlog(&[0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 700]);
+        assert_eq!(falling_behind.growth_per_second(ten_seconds), 100.0);
+        assert_eq!(backlog(&[]).growth_per_second(ten_seconds), 0.0);
     }
 
     fn completed(n: usize) -> Vec<Settled> {

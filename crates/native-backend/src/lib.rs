@@ -200,6 +200,11 @@ impl Backend for NativeBackend {
         Ok(HttpAnswer { status, body })
     }
 
+    /// The same pool, which gives each statement a connection of its own.
+    fn alongside(&self) -> Self {
+        self.clone()
+    }
+
     async fn eval(
         &self,
         script: &str,

@@ -191,6 +191,13 @@ pub trait Backend {
     /// an error.
     async fn http_get(&self, url: &str, max_bytes: usize) -> Result<HttpAnswer, BackendError>;
 
+    /// A backend for work that runs at the same time as this one's, with a database
+    /// connection of its own: statements sent over one connection run one after another
+    /// (in Spin, an instance's requests share one).
+    fn alongside(&self) -> Self
+    where
+        Self: Sized;
+
     /// Milliseconds since the Unix epoch (the wall clock of Spin's host and of native code alike).
     fn now_ms(&self) -> i64 {
         std::time::SystemTime::now()

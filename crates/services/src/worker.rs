@@ -6,6 +6,11 @@
 //! each, then settles them all in one statement: paid orders sell exactly their held seats
 //! and get one ticket per seat, the others fail and free their seats. Only the run that
 //! holds an order's claim can settle it.
+//!
+//! A run whose first batch comes back full has a backlog in front of it, and works it off
+//! in several lanes at once, each claiming and settling its own batches over its own
+//! database connection: one lane spends most of its time waiting for PostgreSQL's commits,
+//! and Spin's Redis trigger starts the next run only when this one ends.
 
 use std::collections::BTreeMap;
 
@@ -23,12 +28,17 @@ use crate::seat_changes::{SeatChange, SeatStatus, seats_changed};
 pub struct WorkerSettings {
     /// Orders claimed and settled together.
     pub batch_size: i64,
+    /// Batches a run claims and settles at once when it finds a backlog.
+    pub lanes: usize,
     pub payment: PaymentProvider,
 }
 
-/// A run keeps claiming while batches come back full, up to this many, then yields to
-/// the next message (Spin's Redis trigger delivers one message at a time).
-const MAX_BATCHES_PER_MESSAGE: usize = 16;
+/// The most lanes a run may use; each holds a database connection while it runs.
+pub const MAX_LANES: usize = 16;
+
+/// Each lane keeps claiming while its batches come back full, up to this many, then the
+/// run yields to the next message (Spin's Redis trigger delivers one message at a time).
+const MAX_BATCHES_PER_LANE: usize = 16;
 
 pub const DECLINED_REASON: &str = "payment declined by the provider";
 
@@ -50,6 +60,13 @@ pub struct SettleAfterResponse(pub PublicId);
 pub struct RunReport {
     pub completed: usize,
     pub failed: usize,
+}
+
+impl std::ops::AddAssign for RunReport {
+    fn add_assign(&mut self, other: Self) {
+        self.completed += other.completed;
+        self.failed += other.failed;
+    }
 }
 
 /// Parameters: $1 the named order (first in line), $2 batch size, $3 this run's claim id.
@@ -114,15 +131,35 @@ pub async fn handle_message(
 }
 
 /// A worker run: claims PENDING orders in batches (`first` at the head of the line) and
-/// settles them, until a batch comes back short or [`MAX_BATCHES_PER_MESSAGE`] were done.
-/// The Redis trigger runs it for each message; the sidecar runs it itself while no
-/// worker listens, and the jobs route on each scheduled call.
-pub async fn drain(
-    backend: &impl Backend,
+/// settles them. A first batch that comes back full means a backlog, which
+/// `settings.lanes` lanes then share, each until a batch of its own comes back short or
+/// [`MAX_BATCHES_PER_LANE`] were done. The Redis trigger runs it for each message; the
+/// sidecar runs it itself while no worker listens, and the jobs route on each scheduled
+/// call.
+pub async fn drain<B: Backend>(
+    backend: &B,
     settings: &WorkerSettings,
     first: Option<&PublicId>,
 ) -> Result<RunReport, BackendError> {
-    settle_batches(backend, settings, first, MAX_BATCHES_PER_MESSAGE).await
+    run_begins(backend).await;
+    let mut report = RunReport::default();
+    if !settle_batch(backend, settings, first, &mut report).await? {
+        return Ok(report);
+    }
+    let others: Vec<B> = (1..settings.lanes.clamp(1, MAX_LANES))
+        .map(|_| backend.alongside())
+        .collect();
+    let lanes = std::iter::once(backend)
+        .chain(&others)
+        .map(|lane| settle_batches(lane, settings, MAX_BATCHES_PER_LANE));
+    let mut failure = None;
+    for lane in futures::future::join_all(lanes).await {
+        match lane {
+            Ok(done) => report += done,
+            Err(e) => failure = Some(e),
+        }
+    }
+    failure.map_or(Ok(report), Err)
 }
 
 /// The run an HTTP-only host makes once it has answered an order: one batch, that order
@@ -133,57 +170,73 @@ pub async fn settle_after_response(
     settings: &WorkerSettings,
     order: &PublicId,
 ) -> Result<RunReport, BackendError> {
-    settle_batches(backend, settings, Some(order), 1).await
+    run_begins(backend).await;
+    let mut report = RunReport::default();
+    settle_batch(backend, settings, Some(order), &mut report).await?;
+    Ok(report)
 }
 
-async fn settle_batches(
-    backend: &impl Backend,
-    settings: &WorkerSettings,
-    first: Option<&PublicId>,
-    max_batches: usize,
-) -> Result<RunReport, BackendError> {
-    let mut first = first.map(|id| id.as_str().to_owned());
+async fn run_begins(backend: &impl Backend) {
     if let Err(e) = pipeline::worker_run_begins(backend, WAKE_UP_PENDING_KEY).await {
         log::warn(
             "worker: run not recorded",
             format_args!("the wake-up flag was not cleared: {e}"),
         );
     }
+}
+
+/// One lane: batches until one comes back short, at most `max_batches`.
+async fn settle_batches(
+    backend: &impl Backend,
+    settings: &WorkerSettings,
+    max_batches: usize,
+) -> Result<RunReport, BackendError> {
     let mut report = RunReport::default();
     for _ in 0..max_batches {
-        let claim_id = uuid::Uuid::new_v4().to_string();
-        let claimed = backend
-            .query(
-                CLAIM_SQL,
-                &[
-                    first.take().into(),
-                    settings.batch_size.into(),
-                    claim_id.as_str().into(),
-                ],
-            )
-            .await?;
-        if claimed.is_empty() {
-            break;
-        }
-        let (paid, declined) = charge(&settings.payment, &claimed)?;
-        let settled = backend
-            .query(
-                SETTLE_SQL,
-                &[
-                    claim_id.as_str().into(),
-                    uuid_array(&paid).into(),
-                    uuid_array(&declined).into(),
-                    DECLINED_REASON.into(),
-                ],
-            )
-            .await?;
-        announce_seats(backend, &claim_id, &settled).await?;
-        tell_the_buyers(backend, &settled, &mut report).await?;
-        if (claimed.len() as i64) < settings.batch_size {
+        if !settle_batch(backend, settings, None, &mut report).await? {
             break;
         }
     }
     Ok(report)
+}
+
+/// Claims a batch (`first` at its head), takes payment, settles it and tells the buyers.
+/// Whether the batch came back full, so that more may be waiting.
+async fn settle_batch(
+    backend: &impl Backend,
+    settings: &WorkerSettings,
+    first: Option<&PublicId>,
+    report: &mut RunReport,
+) -> Result<bool, BackendError> {
+    let claim_id = uuid::Uuid::new_v4().to_string();
+    let claimed = backend
+        .query(
+            CLAIM_SQL,
+            &[
+                first.map(PublicId::as_str).into(),
+                settings.batch_size.into(),
+                claim_id.as_str().into(),
+            ],
+        )
+        .await?;
+    if claimed.is_empty() {
+        return Ok(false);
+    }
+    let (paid, declined) = charge(&settings.payment, &claimed)?;
+    let settled = backend
+        .query(
+            SETTLE_SQL,
+            &[
+                claim_id.as_str().into(),
+                uuid_array(&paid).into(),
+                uuid_array(&declined).into(),
+                DECLINED_REASON.into(),
+            ],
+        )
+        .await?;
+    announce_seats(backend, &claim_id, &settled).await?;
+    tell_the_buyers(backend, &settled, report).await?;
+    Ok(claimed.len() as i64 >= settings.batch_size)
 }
 
 /// One `seat.changed` per event and outcome of a settled batch: seats sold, or freed

@@ -92,6 +92,9 @@ pub(crate) enum GiveBack {
 pub struct SpinBackend {
     config: Rc<BackendConfig>,
     give_back: GiveBack,
+    /// Set on a backend made by [`Backend::alongside`]: its own connection, opened on first
+    /// use and given back to Spin's pool when the backend is dropped.
+    own_db: Option<RefCell<Option<Rc<pg::Connection>>>>,
 }
 
 /// An instance's connection, or the one open under way that its other requests wait for:
@@ -174,19 +177,6 @@ impl<T> Drop for OpeningGuard<T> {
     }
 }
 
-/// Forgets the instance's database connection after an error that may be the
-/// connection's own (anything PostgreSQL did not answer itself).
-fn database_error(e: pg::Error) -> BackendError {
-    let answered = matches!(
-        e,
-        pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(_)))
-    );
-    if !answered {
-        forget(&DB);
-    }
-    BackendError::Database(e.to_string())
-}
-
 /// The instance's Redis connection, or a new one (kept for the next requests).
 async fn redis_connection(
     config: &BackendConfig,
@@ -257,13 +247,46 @@ impl SpinBackend {
     pub(crate) fn new(config: Rc<BackendConfig>, give_back: GiveBack) -> Self {
         IN_FLIGHT.with(|n| n.set(n.get() + 1));
         BEGUN.with(|n| n.set(n.get() + 1));
-        Self { config, give_back }
+        Self {
+            config,
+            give_back,
+            own_db: None,
+        }
     }
 
     async fn db(&self) -> Result<Rc<pg::Connection>, BackendError> {
-        kept(&DB, || pg::Connection::open(self.config.db_url.as_str()))
-            .await
-            .map_err(|e| BackendError::Database(format!("connect: {e}")))
+        let connect = |e: String| BackendError::Database(format!("connect: {e}"));
+        let Some(own) = &self.own_db else {
+            return kept(&DB, || pg::Connection::open(self.config.db_url.as_str()))
+                .await
+                .map_err(connect);
+        };
+        if let Some(conn) = own.borrow().clone() {
+            return Ok(conn);
+        }
+        let conn = Rc::new(
+            pg::Connection::open(self.config.db_url.as_str())
+                .await
+                .map_err(|e| connect(e.to_string()))?,
+        );
+        *own.borrow_mut() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Forgets the connection after an error that may be the connection's own (anything
+    /// PostgreSQL did not answer itself), so that the next statement opens a new one.
+    fn database_error(&self, e: pg::Error) -> BackendError {
+        let answered = matches!(
+            e,
+            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(_)))
+        );
+        if !answered {
+            match &self.own_db {
+                Some(own) => *own.borrow_mut() = None,
+                None => forget(&DB),
+            }
+        }
+        BackendError::Database(e.to_string())
     }
 
     async fn kv(&self) -> Result<Rc<Store>, BackendError> {
@@ -342,9 +365,9 @@ impl Backend for SpinBackend {
             .await?
             .query(sql, params)
             .await
-            .map_err(database_error)?;
+            .map_err(|e| self.database_error(e))?;
         let columns: Arc<[String]> = result.columns().iter().map(|c| c.name.clone()).collect();
-        let rows = result.collect().await.map_err(database_error)?;
+        let rows = result.collect().await.map_err(|e| self.database_error(e))?;
         rows.iter()
             .map(|row| {
                 let values = columns
@@ -363,7 +386,7 @@ impl Backend for SpinBackend {
             .await?
             .execute(sql, params)
             .await
-            .map_err(database_error)
+            .map_err(|e| self.database_error(e))
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
@@ -399,6 +422,12 @@ impl Backend for SpinBackend {
 
     async fn publish_batched(&self, channel: &'static str, item: String) {
         add_to_batch(&self.config, channel, item);
+    }
+
+    fn alongside(&self) -> Self {
+        let mut lane = Self::new(self.config.clone(), self.give_back);
+        lane.own_db = Some(RefCell::new(None));
+        lane
     }
 
     async fn http_get(&self, url: &str, max_bytes: usize) -> Result<HttpAnswer, BackendError> {

@@ -23,7 +23,7 @@ use ticketbuster_services::organizer::OrganizerSettings;
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
 use ticketbuster_services::site::SiteSettings;
 use ticketbuster_services::waiting_room::WaitingRoomSettings;
-use ticketbuster_services::worker::WorkerSettings;
+use ticketbuster_services::worker::{MAX_LANES, WorkerSettings};
 
 use crate::per_instance;
 
@@ -48,6 +48,9 @@ const DEFAULT_FAILED_LOGINS: &str = "5/15m";
 /// Orders claimed and settled together by one worker run, unless `worker_batch_size` says otherwise.
 const DEFAULT_WORKER_BATCH_SIZE: i64 = 200;
 
+/// Batches a worker run settles at once when it finds a backlog, unless `worker_lanes` says otherwise.
+const DEFAULT_WORKER_LANES: i64 = 4;
+
 fn misconfigured(what: &str, problem: impl std::fmt::Display) -> ApiError {
     eprintln!("error: configuration {what}: {problem}");
     ApiError::internal()
@@ -57,6 +60,27 @@ async fn required(name: &str) -> Result<String, ApiError> {
     variables::get(name)
         .await
         .map_err(|e| misconfigured(name, e))
+}
+
+/// A whole number in `range`, or `default` when the variable is empty.
+async fn bounded(
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ApiError> {
+    let Some(v) = optional(name).await else {
+        return Ok(default);
+    };
+    v.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            misconfigured(
+                name,
+                format!("{v:?} is not {} to {}", range.start(), range.end()),
+            )
+        })
 }
 
 async fn optional(name: &str) -> Option<String> {
@@ -226,17 +250,11 @@ async fn load_order_settings() -> Result<OrderSettings, ApiError> {
 async fn load_worker_settings() -> Result<WorkerSettings, ApiError> {
     let payment = PaymentProvider::from_setting(optional("payment_failure_rate").await.as_deref())
         .map_err(|e| misconfigured("payment_failure_rate", e))?;
-    let batch_size = match optional("worker_batch_size").await {
-        None => DEFAULT_WORKER_BATCH_SIZE,
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| misconfigured("worker_batch_size", format!("{v:?} is not 1 to 1000")))?,
-    };
+    let batch_size = bounded("worker_batch_size", DEFAULT_WORKER_BATCH_SIZE, 1..=1000).await?;
+    let lanes = bounded("worker_lanes", DEFAULT_WORKER_LANES, 1..=MAX_LANES as i64).await?;
     Ok(WorkerSettings {
         batch_size,
+        lanes: lanes as usize,
         payment,
     })
 }

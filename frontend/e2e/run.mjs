@@ -333,7 +333,7 @@ try {
     check((await page.locator(".ticket").count()) >= 2, "the tickets are there");
     await shot(page, "09-offline-wallet");
     await page.goto(eventUrl);
-    const hold = page.getByRole("button", { name: /Hold/ });
+    const hold = page.getByRole("button", { name: "Hold seats", exact: true });
     await hold.waitFor();
     check((await hold.getAttribute("aria-disabled")) === "true", "holding is disabled offline");
     check((await hold.getAttribute("title")) === "Buying needs a connection: you are offline.", "and says why");

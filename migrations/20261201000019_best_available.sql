@@ -128,8 +128,7 @@ AS $$
 $$;
 
 -- Every block of `p_quantity` adjacent free seats of an event (consecutive numbers in one
--- section's row), optionally of one tier and one section, and only in the rows `p_rows`
--- (their row_id) when given, with its `place` (1 is best) by:
+-- section's row), optionally of one tier and one section, with its `place` (1 is best) by:
 --   1. blocks that leave no single free seat alone between taken seats or a row's end
 --      (`leaves_orphan`), whenever some block does;
 --   2. the dearer tier (tiers are priced by how good their seats are);
@@ -140,12 +139,15 @@ $$;
 --   5. the section listed earlier in the layout;
 --   6. the lower seat number, so the order is total.
 -- `run_length`: how many free seats the block's run has (its neighbours included).
+-- With `p_first_rows`, only the blocks of the best rows with room for one: every row of the
+-- rank groups (tier, place in section) that hold the first `p_first_rows` of them, so that
+-- these blocks come in the same order as among all blocks.
 CREATE FUNCTION catalog.seat_blocks(
     p_event_id bigint,
     p_quantity integer,
     p_tier_id bigint,
     p_section text,
-    p_rows bigint[] DEFAULT NULL
+    p_first_rows integer DEFAULT NULL
 ) RETURNS TABLE (
     place bigint,
     seat_ids bigint[],
@@ -157,9 +159,15 @@ CREATE FUNCTION catalog.seat_blocks(
 )
 LANGUAGE sql STABLE
 AS $$
-    WITH seat_row AS MATERIALIZED (
-        SELECT * FROM catalog.seat_rows(p_event_id, p_tier_id, p_section) r
-        WHERE r.free_seats >= p_quantity AND (p_rows IS NULL OR r.row_id = ANY(p_rows))
+    WITH room AS MATERIALIZED (
+        SELECT r.*, dense_rank() OVER (ORDER BY r.price_cents DESC, r.place_in_section) AS rank_group,
+               row_number() OVER (ORDER BY r.price_cents DESC, r.place_in_section, r.section_id) AS nth
+        FROM catalog.seat_rows(p_event_id, p_tier_id, p_section) r
+        WHERE r.free_seats >= p_quantity
+    ), seat_row AS MATERIALIZED (
+        SELECT * FROM room r
+        WHERE p_first_rows IS NULL
+           OR r.rank_group <= (SELECT max(x.rank_group) FROM room x WHERE x.nth <= p_first_rows)
     ), seat AS (
         -- Each seat of those rows with what sets its run apart: the taken seats and the
         -- missing numbers before it in its row.
@@ -200,10 +208,8 @@ $$;
 --
 -- Ranking every block of a large event costs far more than a hold (the stadium's 6,000
 -- seats: 30 times one aggregate over them), so a first look ranks only the blocks of the
--- best rows with room for the block, every row of the rank groups (tier, place in section)
--- that hold the first 8 of them, so that their blocks come in the same order as among all
--- blocks; it takes one that leaves no seat alone. Only if it finds none does the hold rank
--- all blocks.
+-- best 8 rows with room (seat_blocks' p_first_rows) and takes one that leaves no seat
+-- alone. Only if it finds none does the hold rank all blocks.
 --
 -- Under a rush many buyers want the same best block at once. The first passes try the
 -- blocks best first, skipping any seat another transaction has locked (SKIP LOCKED), so
@@ -249,8 +255,6 @@ DECLARE
     v_block bigint[];
     v_locked bigint[];
     v_passed_over bigint[] := '{}';
-    v_best_rows bigint[];
-    v_rows bigint[];
     v_hold record;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
@@ -282,24 +286,14 @@ BEGIN
         RETURN;
     END IF;
 
-    WITH candidate AS (
-        SELECT r.row_id, dense_rank() OVER (ORDER BY r.price_cents DESC, r.place_in_section) AS rank_group,
-               row_number() OVER (ORDER BY r.price_cents DESC, r.place_in_section, r.section_id) AS nth
-        FROM catalog.seat_rows(p_event_id, v_tier_id, p_section) r
-        WHERE r.free_seats >= v_quantity
-    )
-    SELECT ARRAY(SELECT c.row_id FROM candidate c
-                 WHERE c.rank_group <= coalesce((SELECT c8.rank_group FROM candidate c8 WHERE c8.nth = 8),
-                                                (SELECT max(c.rank_group) FROM candidate c)))
-    INTO v_best_rows;
-
     FOREACH v_pass IN ARRAY ARRAY['best rows', 'all rows', 'waiting'] LOOP
-        v_rows := CASE WHEN v_pass = 'best rows' THEN v_best_rows END;
         IF v_pass = 'waiting' THEN
             v_passed_over := '{}';
         END IF;
         FOR v_block IN
-            SELECT b.seat_ids FROM catalog.seat_blocks(p_event_id, v_quantity, v_tier_id, p_section, v_rows) b
+            SELECT b.seat_ids
+            FROM catalog.seat_blocks(p_event_id, v_quantity, v_tier_id, p_section,
+                                     CASE WHEN v_pass = 'best rows' THEN 8 END) b
             WHERE v_pass <> 'best rows' OR NOT b.leaves_orphan
             ORDER BY b.place
         LOOP

@@ -646,3 +646,34 @@ async fn the_sidecars_tick_publishes_how_far_the_line_is_admitted() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_sales_start_moved_later_after_the_draw_keeps_the_line_and_admits_nobody_before_it() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 10).await;
+    room(
+        &app,
+        fixture.event_id,
+        Some(6_000),
+        "now() - interval '1 minute'",
+    )
+    .await;
+    let buyers = customers(&app, 3).await;
+    assert_eq!(number(&join(&app, &buyers[0], fixture.event_id).await), 1);
+    assert_eq!(number(&join(&app, &buyers[1], fixture.event_id).await), 2);
+    sqlx::query("UPDATE catalog.events SET sales_start = now() + interval '1 hour' WHERE id = $1")
+        .bind(fixture.event_id)
+        .execute(app.pool())
+        .await
+        .expect("move the sales start");
+    let third = join(&app, &buyers[2], fixture.event_id).await;
+    assert_eq!(third.body["state"], "waiting", "{:?}", third.body);
+    assert_eq!(number(&third), 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still = poll(&app, &buyers[2], fixture.event_id).await;
+    assert_eq!(still.body["state"], "waiting", "{:?}", still.body);
+    assert_eq!(
+        still.body["admitted_through"],
+        third.body["admitted_through"]
+    );
+}

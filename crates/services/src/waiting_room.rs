@@ -83,7 +83,9 @@ local function reply(state, number, admitted, issued, ends)
   return string.format('%s %d %d %d %d %d', state, number, admitted, issued, ends, now)
 end
 if now < opens then return reply('not_open', 0, 0, 0, 0) end
-if now < start then
+-- Once drawn, a room stays drawn, even if the sales start moves later.
+local drawn = redis.call('HEXISTS', KEYS[3], 'issued') == 1
+if now < start and not drawn then
   if op == 'join' then
     redis.call('ZADD', KEYS[1], 'NX', ARGV[8], account)
     keep()
@@ -127,7 +129,10 @@ if op == 'join' and (not number or (number <= admitted and admission_ends(accoun
   redis.call('ZADD', KEYS[2], number, account)
   redis.call('HDEL', KEYS[4], account)
 end
-if per_minute > 0 then
+if now < start then
+  -- Drawn, but the sales start moved later: nobody goes in before it.
+  at = now - interval
+elseif per_minute > 0 then
   local due = math.floor((now - at) / interval)
   if due > 0 then
     local take = math.min(due, issued - admitted)

@@ -85,6 +85,7 @@ def setup():
         "/api/events/{id}": event_id,
         "/api/events/{id}/seats": event_id,
         "/api/events/{id}/holds": event_id,
+        "/api/events/{id}/queue": event_id,
         "/api/events/{id}/gate-bundle": event_id,
         "/api/holds/{id}": free,
         "/api/orders/{id}": order_id,
@@ -97,6 +98,7 @@ def setup():
         "/api/organizer/events/{id}", "/api/organizer/events/{id}/publish",
         "/api/organizer/events/{id}/cancel", "/api/organizer/events/{id}/sales",
         "/api/organizer/events/{id}/attendees.csv", "/api/organizer/events/{id}/gate-staff",
+        "/api/organizer/events/{id}/waiting-room",
     )})
     for name, value in {
         "TB_FUZZ_CUSTOMER_TOKEN": customer, "TB_FUZZ_ORGANIZER_TOKEN": organizer,

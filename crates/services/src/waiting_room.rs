@@ -505,7 +505,13 @@ async fn queue(
             body["expired_at"] = iso_from_ms(reply.admission_ends_ms);
         }
         QueueState::PreQueue | QueueState::NotOpen => {
-            body["poll_after_seconds"] = ((room.admits_from_ms - reply.now_ms) / 1000)
+            // Ask again when the room opens or admits, or in a few seconds.
+            let next_ms = if reply.state == QueueState::NotOpen {
+                room.opens_at_ms
+            } else {
+                room.admits_from_ms
+            };
+            body["poll_after_seconds"] = ((next_ms - reply.now_ms) / 1000)
                 .clamp(1, POLL_AFTER_SECONDS)
                 .into();
         }

@@ -1,6 +1,7 @@
 import { act, cleanup, render, screen, waitFor } from "@testing-library/preact";
 import { LocationProvider, Route, Router } from "preact-iso";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ApiError } from "../api";
 import type { LiveMessage } from "../live";
 import type { QueueState } from "../waiting-room";
 
@@ -72,6 +73,14 @@ describe("the waiting page", () => {
     act(() => listeners.forEach((l) => l({ type: "queue.advanced", event_id: 8, admitted_through: 100 })));
     await waitFor(() => expect(join).toHaveBeenCalledTimes(1));
     expect(screen.queryByText("the seat map")).toBeNull();
+  });
+
+  it("before the room opens, says when it does instead of failing", async () => {
+    join.mockRejectedValue(new ApiError(409, "waiting_room_not_open", "the waiting room of event 7 opens at …"));
+    state.mockResolvedValue({ event_id: 7, state: "not_open", opens_at: "2027-03-01T08:00:00Z", poll_after_seconds: 5 });
+    app();
+    expect(await screen.findByText(/The waiting room opens at/)).toBeTruthy();
+    expect(screen.queryByRole("alert")).toBeNull();
   });
 
   it("goes straight to the seat map when the event has no waiting room", async () => {

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { formatDate, messageOf } from "../api";
+import { ApiError, formatDate, messageOf } from "../api";
 import { admissionFor } from "../admission";
 import { useLiveOpen, useUser } from "../hooks";
 import * as live from "../live";
@@ -61,6 +61,8 @@ export function WaitingRoomPage() {
         setState(next);
         setError("");
       } catch (e) {
+        // Too early to join: the room's state says when it opens, and the page asks again then.
+        if (join && e instanceof ApiError && e.code === "waiting_room_not_open") return ask(false);
         setError(messageOf(e));
       }
     },

@@ -55,6 +55,27 @@ export interface SeatMap {
   sections: { name: string; rows: SeatRow[] }[];
 }
 
+/** What never changes of a seat map but with its prices; `version` names it (GET …/layout). */
+export interface SeatLayout {
+  event_id: number;
+  version: string;
+  currency: string;
+  seat_count: number;
+  tiers: { name: string; price_cents: number }[];
+  sections: { name: string; rows: { name: string; seats: { id: number; number: number; tier: string }[] }[] }[];
+}
+
+/** Every seat's status, two bits each in the layout's order (GET …/seat-status). */
+export interface SeatStatusDocument {
+  event_id: number;
+  layout_version: string;
+  /** The number of the last live seat change included. */
+  revision: number;
+  encoding: "2bit-base64";
+  seat_count: number;
+  data: string;
+}
+
 /** `quantity` adjacent seats in one row, optionally of one tier and section (by name). */
 export interface BestAvailableRequest {
   quantity: number;
@@ -190,7 +211,19 @@ export function eventQueryString(query: EventQuery): string {
 export const api = {
   events: (query: EventQuery) => publicJson<EventPage>(`/api/events?${eventQueryString(query)}`),
   event: (id: number) => publicJson<EventDetail>(`/api/events/${id}`),
-  seatMap: (id: number) => publicJson<SeatMap>(`/api/events/${id}/seats`),
+  /** The layout at its versioned URL, which browsers may keep for ever. */
+  seatLayout: (id: number, version: string) =>
+    publicJson<SeatLayout>(`/api/events/${id}/layout?v=${encodeURIComponent(version)}`),
+  /** The status, or `null` when it is still the one of `etag`. */
+  seatStatus: async (id: number, etag?: string): Promise<{ status: SeatStatusDocument; etag: string } | null> => {
+    const response = await fetch(`/api/events/${id}/seat-status`, {
+      headers: etag ? { "if-none-match": etag } : {},
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    if (response.status === 304) return null;
+    const status = await readJson<SeatStatusDocument>(response);
+    return { status, etag: response.headers.get("etag") ?? "" };
+  },
 
   hold: (eventId: number, seatIds: number[]) =>
     privateJson<Hold>(

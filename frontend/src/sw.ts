@@ -40,7 +40,7 @@ sw.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== sw.location.origin) return;
   if (request.mode === "navigate") {
     event.respondWith(networkFirst(request, SHELL_CACHE, "/"));
-  } else if (/^\/api\/events\/\d+\/seats$/.test(url.pathname)) {
+  } else if (/^\/api\/events\/\d+\/(seats|seat-status|layout)$/.test(url.pathname)) {
     event.respondWith(networkFirst(request, CATALOG_CACHE));
   } else if (url.pathname === "/api/events" || /^\/api\/events\/\d+$/.test(url.pathname)) {
     event.respondWith(staleWhileRevalidate(event, request));

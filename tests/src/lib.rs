@@ -394,6 +394,19 @@ impl TestApp {
         worker::handle_message(&self.backend, &settings, message).await
     }
 
+    /// A new customer buys `seat_ids`: held, ordered and settled by the worker.
+    pub async fn sold(&self, event_id: i64, seat_ids: &[i64]) {
+        let buyer = self.customer().await;
+        let held = self.hold(&buyer, event_id, seat_ids).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+        let hold_id = held.body["hold_id"].as_str().expect("a hold id");
+        let order_id = self.placed_order_id(&buyer, hold_id, hold_id).await;
+        self.run_worker(order_id.as_bytes(), 0.0)
+            .await
+            .expect("the worker settles the order");
+        assert_eq!(self.order_status(&order_id).await, "COMPLETED");
+    }
+
     /// A customer, an event of `seats` seats, and a live hold of all of them.
     pub async fn held_seats(&self, seats: i32) -> (Customer, Fixture, String) {
         let customer = self.customer().await;

@@ -397,6 +397,13 @@ async fn seat_map_viewers_see_holds_releases_expiry_and_sales_within_a_second() 
         (held["status"].clone(), held["seat_ids"].clone()),
         (json!("held"), json!(seat))
     );
+    // Numbered in publishing order, so a viewer can tell it missed one.
+    let seq = |change: &Value| {
+        change["seq"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("a seq in {change}"))
+    };
+    assert!(seq(&held) > seq(&released), "{released} then {held}");
 
     // The hold lapses: the sidecar's job frees the seat and tells the viewers.
     sqlx::query("UPDATE catalog.seats SET held_until = now() - interval '1 second' WHERE id = $1;")

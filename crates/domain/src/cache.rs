@@ -39,13 +39,36 @@ pub fn etag_of(body: &[u8]) -> String {
     format!("\"{}\"", hex(&Sha256::digest(body)[..16]))
 }
 
-/// Whether an `If-None-Match` header matches the ETag (lists and `*` included).
+/// The ETag of a body's compressed form (`"…-br"` for `"…"`): a strong ETag names one
+/// representation, and a compressed one is another.
+pub fn encoded_etag(etag: &str, coding: &str) -> String {
+    match etag.strip_suffix('"') {
+        Some(opaque) => format!("{opaque}-{coding}\""),
+        None => etag.to_owned(),
+    }
+}
+
+/// Whether an `If-None-Match` header matches the ETag or one of its compressed forms
+/// (lists and `*` included).
 pub fn if_none_match_hits(header: Option<&str>, etag: &str) -> bool {
+    let Some(opaque) = etag.strip_suffix('"') else {
+        return false;
+    };
     header.is_some_and(|value| {
         value
             .split(',')
             .map(|tag| tag.trim().trim_start_matches("W/"))
-            .any(|tag| tag == "*" || tag == etag)
+            .any(|tag| {
+                tag == "*"
+                    || tag == etag
+                    || tag
+                        .strip_prefix(opaque)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .and_then(|coding| coding.strip_suffix('"'))
+                        .is_some_and(|coding| {
+                            !coding.is_empty() && coding.bytes().all(|b| b.is_ascii_alphanumeric())
+                        })
+            })
     })
 }
 
@@ -72,5 +95,25 @@ mod tests {
         assert!(if_none_match_hits(Some("*"), &a));
         assert!(!if_none_match_hits(Some("\"x\""), &a));
         assert!(!if_none_match_hits(None, &a));
+    }
+
+    #[test]
+    fn compressed_forms_have_their_own_etags_that_still_match() {
+        let plain = etag_of(b"one");
+        let brotli = encoded_etag(&plain, "br");
+        assert_eq!(brotli, format!("{}-br\"", &plain[..plain.len() - 1]));
+        assert!(if_none_match_hits(Some(&brotli), &plain));
+        assert!(if_none_match_hits(
+            Some(&encoded_etag(&plain, "gzip")),
+            &plain
+        ));
+        assert!(!if_none_match_hits(
+            Some(&encoded_etag(&etag_of(b"two"), "br")),
+            &plain
+        ));
+        assert!(!if_none_match_hits(
+            Some(&format!("{}-\"", &plain[..plain.len() - 1])),
+            &plain
+        ));
     }
 }

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod oidc;
 pub mod orders;
 pub mod rate_limit;
+pub mod seat_status;
 pub mod tickets;
 pub mod token;
 pub mod waiting_room;

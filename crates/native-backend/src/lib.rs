@@ -10,7 +10,8 @@ use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
 use ticketbuster_services::backend::HTTP_TIMEOUT;
-use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Value, json_array};
+use ticketbuster_services::backend::PUBLISH_SEQUENCED;
+use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Sequenced, Value};
 
 #[derive(Clone)]
 pub struct NativeBackend {
@@ -177,9 +178,10 @@ impl Backend for NativeBackend {
 
     /// At once, in an array of one: native code serves the tests and the sidecar's jobs,
     /// not an on-sale's holds.
-    async fn publish_batched(&self, channel: &'static str, item: String) {
-        let payload = json_array(&[item]);
-        if let Err(e) = self.publish(channel, payload.as_bytes()).await {
+    async fn publish_batched(&self, channel: &'static str, item: Sequenced) {
+        let items = [item];
+        let (keys, args) = Sequenced::script_arguments(channel, &items);
+        if let Err(e) = self.eval(PUBLISH_SEQUENCED, &keys, &args).await {
             eprintln!("warning: a message on {channel} was not published: {e}");
         }
     }

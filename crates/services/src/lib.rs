@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backend;
 pub mod catalog;
 pub mod checkins;
+pub mod compression;
 pub mod expiry;
 pub mod health;
 pub mod holds;
@@ -30,5 +31,5 @@ pub mod waiting_room;
 pub mod web;
 pub mod worker;
 
-pub use backend::{Backend, BackendError, HttpAnswer, Param, Row, Value, json_array};
+pub use backend::{Backend, BackendError, HttpAnswer, Param, Row, Sequenced, Value};
 pub use web::{Request, Response};

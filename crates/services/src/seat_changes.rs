@@ -4,30 +4,24 @@
 //! array of changes: new holds are published in batches (see [`seats_held`]). Seats that
 //! become free again or sold also drop the event's cached views; new holds leave them to
 //! their TTL.
+//!
+//! Each change carries `seq`, the next number of its event's counter ([`sequence_key`]),
+//! given in the order the changes are published; the seat-status document states the
+//! number it is up to date with. A viewer applies the changes after its document's number
+//! in order, and reads the document again when a number is missing.
 
-use serde_json::json;
-
-use crate::backend::{Backend, json_array};
+use crate::backend::{Backend, PUBLISH_SEQUENCED, Sequenced};
 use crate::catalog::invalidate_event;
 use crate::log;
+use serde_json::json;
+
+pub use ticketbuster_domain::seat_status::SeatStatus;
 
 pub const SEAT_CHANGES_CHANNEL: &str = "seat-changes";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeatStatus {
-    Available,
-    Held,
-    Sold,
-}
-
-impl SeatStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SeatStatus::Available => "available",
-            SeatStatus::Held => "held",
-            SeatStatus::Sold => "sold",
-        }
-    }
+/// The Redis counter that numbers an event's seat changes.
+pub fn sequence_key(event_id: i64) -> String {
+    format!("seat-changes:seq:{event_id}")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +34,7 @@ pub struct SeatChange<'a> {
 }
 
 impl SeatChange<'_> {
+    /// The change as its viewers get it, but for `seq`, which publishing adds.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
             "id": self.id,
@@ -48,6 +43,13 @@ impl SeatChange<'_> {
             "seat_ids": self.seat_ids,
             "status": self.status.as_str(),
         })
+    }
+
+    fn sequenced(&self) -> Sequenced {
+        Sequenced {
+            counter: sequence_key(self.event_id),
+            item: self.to_json().to_string(),
+        }
     }
 }
 
@@ -73,16 +75,14 @@ pub async fn seats_changed(backend: &impl Backend, change: &SeatChange<'_>) {
 /// own answer, and a buyer refused for those seats gets a fresh map (see `holds`).
 pub async fn seats_held(backend: &impl Backend, change: &SeatChange<'_>) {
     backend
-        .publish_batched(SEAT_CHANGES_CHANNEL, change.to_json().to_string())
+        .publish_batched(SEAT_CHANGES_CHANNEL, change.sequenced())
         .await;
 }
 
 async fn announce(backend: &impl Backend, change: &SeatChange<'_>) {
-    let payload = json_array(&[change.to_json().to_string()]);
-    if let Err(e) = backend
-        .publish(SEAT_CHANGES_CHANNEL, payload.as_bytes())
-        .await
-    {
+    let items = [change.sequenced()];
+    let (keys, args) = Sequenced::script_arguments(SEAT_CHANGES_CHANNEL, &items);
+    if let Err(e) = backend.eval(PUBLISH_SEQUENCED, &keys, &args).await {
         log::warn(
             "seat changes: not published",
             format_args!("seat change {} not published: {e}", change.id),

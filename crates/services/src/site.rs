@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use ticketbuster_domain::ApiError;
+use ticketbuster_domain::cache::if_none_match_hits;
 
 use crate::web::{self, Request, Response};
 
@@ -101,10 +102,10 @@ fn serve_file(root: &Path, file: &Path, headers: &HeaderMap) -> Response {
         },
     };
     let etag = etag(&body);
-    let unchanged = headers
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    let unchanged = if_none_match_hits(
+        headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()),
+        &etag,
+    );
     let mut response = if unchanged {
         web::empty(StatusCode::NOT_MODIFIED)
     } else {

@@ -32,10 +32,8 @@ use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
 use spin_sdk::redis;
-use ticketbuster_services::backend::HTTP_TIMEOUT;
-use ticketbuster_services::{
-    Backend, BackendError, HttpAnswer, Param, Row, Value, json_array, log,
-};
+use ticketbuster_services::backend::{HTTP_TIMEOUT, PUBLISH_SEQUENCED};
+use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Sequenced, Value, log};
 
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -69,7 +67,7 @@ thread_local! {
     static DB: RefCell<Option<Kept<pg::Connection>>> = const { RefCell::new(None) };
     static KV: RefCell<Option<Kept<Store>>> = const { RefCell::new(None) };
     /// Messages waiting to be published together, by channel (see [`add_to_batch`]).
-    static BATCHES: RefCell<HashMap<&'static str, Vec<String>>> = RefCell::new(HashMap::new());
+    static BATCHES: RefCell<HashMap<&'static str, Vec<Sequenced>>> = RefCell::new(HashMap::new());
     /// Requests (or Redis messages) the instance is serving now.
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
     /// Requests the instance has begun, so a lingering give-back can tell whether another
@@ -211,9 +209,38 @@ async fn with_redis<T, E: std::fmt::Display>(
     }
 }
 
+/// Runs a Lua script atomically in Redis (`EVAL`); its reply as text, `None` for nil.
+async fn eval(
+    config: &BackendConfig,
+    script: &str,
+    keys: &[&str],
+    args: &[&str],
+) -> Result<Option<String>, BackendError> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let mut arguments = vec![
+        redis::RedisParameter::Binary(script.as_bytes().to_vec()),
+        redis::RedisParameter::Int64(keys.len() as i64),
+    ];
+    arguments.extend(
+        keys.iter()
+            .chain(args)
+            .map(|a| redis::RedisParameter::Binary(a.as_bytes().to_vec())),
+    );
+    let reply = with_redis(config, async |conn| {
+        conn.execute("EVAL", arguments.clone()).await
+    })
+    .await?;
+    Ok(match reply.into_iter().next() {
+        None | Some(redis::RedisResult::Nil) => None,
+        Some(redis::RedisResult::Status(s)) => Some(s),
+        Some(redis::RedisResult::Binary(b)) => Some(text(&b)),
+        Some(redis::RedisResult::Int64(n)) => Some(n.to_string()),
+    })
+}
+
 /// Adds `item` to the instance's batch for `channel`; the first item of a batch starts a
 /// task that publishes the batch after [`BATCH_WINDOW`], once the answer has gone out.
-fn add_to_batch(config: &Rc<BackendConfig>, channel: &'static str, item: String) {
+fn add_to_batch(config: &Rc<BackendConfig>, channel: &'static str, item: Sequenced) {
     let first = BATCHES.with(|batches| {
         let mut batches = batches.borrow_mut();
         let items = batches.entry(channel).or_default();
@@ -228,12 +255,8 @@ fn add_to_batch(config: &Rc<BackendConfig>, channel: &'static str, item: String)
         spin_sdk::time::sleep(BATCH_WINDOW).await;
         let items =
             BATCHES.with(|batches| batches.borrow_mut().remove(channel).unwrap_or_default());
-        let payload = json_array(&items);
-        let published = with_redis(&config, async |conn| {
-            conn.publish(channel, payload.as_bytes()).await
-        })
-        .await;
-        if let Err(e) = published {
+        let (keys, args) = Sequenced::script_arguments(channel, &items);
+        if let Err(e) = eval(&config, PUBLISH_SEQUENCED, &keys, &args).await {
             log::warn(
                 "batched publish failed",
                 format_args!("{} messages on {channel} not published: {e}", items.len()),
@@ -420,7 +443,7 @@ impl Backend for SpinBackend {
         .await
     }
 
-    async fn publish_batched(&self, channel: &'static str, item: String) {
+    async fn publish_batched(&self, channel: &'static str, item: Sequenced) {
         add_to_batch(&self.config, channel, item);
     }
 
@@ -461,25 +484,6 @@ impl Backend for SpinBackend {
         keys: &[&str],
         args: &[&str],
     ) -> Result<Option<String>, BackendError> {
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let mut arguments = vec![
-            redis::RedisParameter::Binary(script.as_bytes().to_vec()),
-            redis::RedisParameter::Int64(keys.len() as i64),
-        ];
-        arguments.extend(
-            keys.iter()
-                .chain(args)
-                .map(|a| redis::RedisParameter::Binary(a.as_bytes().to_vec())),
-        );
-        let reply = with_redis(&self.config, async |conn| {
-            conn.execute("EVAL", arguments.clone()).await
-        })
-        .await?;
-        Ok(match reply.into_iter().next() {
-            None | Some(redis::RedisResult::Nil) => None,
-            Some(redis::RedisResult::Status(s)) => Some(s),
-            Some(redis::RedisResult::Binary(b)) => Some(text(&b)),
-            Some(redis::RedisResult::Int64(n)) => Some(n.to_string()),
-        })
+        eval(&self.config, script, keys, args).await
     }
 }

@@ -6,7 +6,7 @@ pub mod settings;
 
 pub use backend::SpinBackend;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::convert::Infallible;
 use std::rc::Rc;
 use std::thread::LocalKey;
@@ -23,6 +23,7 @@ use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::ids::PublicId;
+use ticketbuster_services::compression::{self, CompressedBodies};
 use ticketbuster_services::http_policy::{self, CorsPolicy};
 use ticketbuster_services::log;
 use ticketbuster_services::organizer::{self, AttendeesExport};
@@ -47,11 +48,14 @@ const DB_LINGER: Duration = Duration::from_millis(20);
 thread_local! {
     static BACKEND_CONFIG: OnceCell<Rc<BackendConfig>> = const { OnceCell::new() };
     static CORS: OnceCell<Rc<CorsPolicy>> = const { OnceCell::new() };
+    /// The instance's recently compressed bodies (a cached seat status, served again).
+    static COMPRESSED: RefCell<CompressedBodies> = const { RefCell::new(CompressedBodies::new()) };
 }
 
 /// Reads the request (refusing bodies over the limit without buffering them), loads the
 /// settings and runs the handler with a backend over Spin's host APIs. Every answer gets
-/// the security headers and the CORS policy ([`http_policy`]).
+/// the security headers and the CORS policy ([`http_policy`]), and is compressed when the
+/// client accepts it and it is JSON or text ([`compression`]).
 pub async fn serve<S>(
     req: Request,
     settings: impl Future<Output = Result<Rc<S>, ApiError>>,
@@ -69,6 +73,7 @@ pub async fn serve_up_to<S>(
     handler: impl AsyncFnOnce(&SpinBackend, &S, web::Request) -> web::Response,
 ) -> SpinResponse {
     let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let accept_encoding = compression::accept_encoding(req.headers());
     let (cors, response) = match per_instance(&CORS, settings::cors_policy()).await {
         Err(err) => (Rc::default(), web::error(&err)),
         Ok(cors) => {
@@ -86,6 +91,9 @@ pub async fn serve_up_to<S>(
     match response.extensions_mut().remove() {
         Some(export) => streamed_attendees(response, export),
         None => {
+            let response = COMPRESSED.with_borrow_mut(|memo| {
+                compression::compress_for(accept_encoding.as_ref(), response, memo)
+            });
             with_content_length(response).map(|body| Either::Left(FullBody::new(Bytes::from(body))))
         }
     }

@@ -1,10 +1,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { api, formatDate, formatPrice, type BestAvailableRequest, type EventDetail, type SeatMap, type Ticket } from "../api";
+import { api, formatDate, formatPrice, type BestAvailableRequest, type EventDetail, type SeatLayout, type SeatMap, type Ticket } from "../api";
 import { Checkout, type CheckoutState, type OrderNotification } from "../checkout";
 import { useLiveOpen, useLoad, useOnline, useUser } from "../hooks";
 import * as live from "../live";
-import { applySeatChange, describeSeats, indexSeats, reconcile, tierSlots, toggleSeat, totalCents, type SeatChange } from "../seat-selection";
+import { applySeatChange, describeSeats, indexSeats, reconcile, tierSlots, toggleSeat, totalCents } from "../seat-selection";
+import { ChangeSequence, seatMapOf, type NumberedChange } from "../seat-status";
 import { SeatMapView } from "../components/seat-map";
 import { BestAvailable } from "../components/best-available";
 import { TicketCard } from "../components/ticket-card";
@@ -13,6 +14,8 @@ import { useAdmissionGate } from "./waiting-room";
 
 /** How often the seat map is read again while no live updates arrive. */
 const SEAT_MAP_POLL_MS = 5_000;
+/** How soon the status is read again when a live change went missing: the server keeps it this long. */
+const MISSED_CHANGE_REFETCH_MS = 1_000;
 /** How often an order's status is read while the WebSocket is down. */
 const ORDER_POLL_MS = 2_000;
 const OFFLINE_HINT = "Buying needs a connection: you are offline.";
@@ -78,9 +81,34 @@ function Booking({ event }: { event: EventDetail }) {
   const indexRef = useRef(index);
   indexRef.current = index;
 
+  // The map is the layout (kept while its version holds) with the latest status and the
+  // live changes numbered after it; a missing number has the status read again.
+  const layout = useRef<SeatLayout | null>(null);
+  const statusEtag = useRef<string | undefined>(undefined);
+  const sequence = useMemo(() => new ChangeSequence(), [event.id]);
+  const refetch = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  function refetchSoon() {
+    clearTimeout(refetch.current);
+    refetch.current = setTimeout(loadMap, MISSED_CHANGE_REFETCH_MS);
+  }
+
   async function loadMap() {
     try {
-      const fresh = await api.seatMap(event.id);
+      const answer = await api.seatStatus(event.id, statusEtag.current);
+      if (!answer) {
+        if (sequence.gap()) refetchSoon();
+        return;
+      }
+      const { status, etag } = answer;
+      if (layout.current?.version !== status.layout_version) {
+        layout.current = await api.seatLayout(event.id, status.layout_version);
+      }
+      const plan = sequence.document(status.revision);
+      if (plan.gap) refetchSoon();
+      if (!plan.use) return;
+      statusEtag.current = etag;
+      let fresh = seatMapOf(layout.current, status);
+      for (const change of plan.replay) fresh = applySeatChange(fresh, [], change).map;
       setMap(fresh);
       setMapError("");
       setSelected((current) => {
@@ -100,9 +128,13 @@ function Booking({ event }: { event: EventDetail }) {
     const stopWatching = live.watchEvent(event.id);
     const stopListening = live.onMessage((message) => {
       if (message.type === "seat.changed") {
+        const change = message as unknown as NumberedChange;
+        if (change.event_id !== event.id) return;
+        const step = sequence.change(change);
+        if (step.gap) refetchSoon();
         const { map: current, selected: chosen } = latest.current;
-        if (!current) return;
-        const outcome = applySeatChange(current, chosen, message as unknown as SeatChange, mineRef.current);
+        if (!current || !step.apply) return;
+        const outcome = applySeatChange(current, chosen, change, mineRef.current);
         setMap(outcome.map);
         setSelected(outcome.selected);
         if (outcome.lost.length) setNotice(`Someone else just took ${describeSeats(indexSeats(current), outcome.lost)}.`);
@@ -115,12 +147,17 @@ function Booking({ event }: { event: EventDetail }) {
     return () => {
       stopWatching();
       stopListening();
+      clearTimeout(refetch.current);
     };
   }, [event.id]);
 
-  // Without live updates (signed out, or the socket is down) the map is read again now and then.
+  // Without live updates (signed out, or the socket is down) the map is read again now and
+  // then; when they come back, at once, for what was missed meanwhile.
   useEffect(() => {
-    if (liveOpen) return;
+    if (liveOpen) {
+      if (latest.current.map) loadMap();
+      return;
+    }
     const timer = setInterval(() => navigator.onLine && loadMap(), SEAT_MAP_POLL_MS);
     return () => clearInterval(timer);
   }, [liveOpen, event.id]);

@@ -1,0 +1,335 @@
+//! The seat map in two parts, against real PostgreSQL and Redis: the layout and the
+//! compact status document together say what the full seat map says, seat by seat, after
+//! holds and sales; both answer 304 to their ETags; the layout's version follows its
+//! prices; and answers are compressed for clients that accept it.
+
+use std::io::Read;
+
+use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, ETAG, IF_NONE_MATCH};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use ticketbuster_domain::account::Role;
+use ticketbuster_domain::seat_status;
+use ticketbuster_services::catalog;
+use ticketbuster_services::compression::{CompressedBodies, compress_for};
+use ticketbuster_tests::{Answer, Service, TestApp, request};
+
+async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> Answer {
+    let mut req = request(Method::GET, path, None, None);
+    if let Some(tag) = if_none_match {
+        req.headers_mut()
+            .insert(IF_NONE_MATCH, tag.parse().expect("an ETag"));
+    }
+    app.call(Service::Catalog, req).await
+}
+
+fn header(answer: &Answer, name: http::HeaderName) -> &str {
+    answer
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The full map's seats in its order, each as (id, number, tier, price, status).
+fn seats_of_map(map: &Value) -> Vec<(i64, i64, String, i64, String)> {
+    map["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["rows"].as_array().unwrap())
+        .flat_map(|r| r["seats"].as_array().unwrap())
+        .map(|seat| {
+            (
+                seat["id"].as_i64().unwrap(),
+                seat["number"].as_i64().unwrap(),
+                seat["tier"].as_str().unwrap().to_owned(),
+                seat["price_cents"].as_i64().unwrap(),
+                seat["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The same from the layout and the status document, the way the web app combines them.
+fn seats_of_layout_and_status(
+    layout: &Value,
+    status: &Value,
+) -> Vec<(i64, i64, String, i64, String)> {
+    assert_eq!(status["layout_version"], layout["version"]);
+    assert_eq!(status["encoding"], seat_status::ENCODING);
+    let price_of = |tier: &str| {
+        layout["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == tier)
+            .and_then(|t| t["price_cents"].as_i64())
+            .expect("the seat's tier is listed")
+    };
+    let count = status["seat_count"].as_u64().unwrap() as usize;
+    assert_eq!(layout["seat_count"].as_u64().unwrap() as usize, count);
+    let statuses = seat_status::decode(status["data"].as_str().unwrap(), count).unwrap();
+    let seats: Vec<&Value> = layout["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["rows"].as_array().unwrap())
+        .flat_map(|r| r["seats"].as_array().unwrap())
+        .collect();
+    assert_eq!(seats.len(), statuses.len());
+    seats
+        .into_iter()
+        .zip(statuses)
+        .map(|(seat, status)| {
+            let tier = seat["tier"].as_str().unwrap();
+            (
+                seat["id"].as_i64().unwrap(),
+                seat["number"].as_i64().unwrap(),
+                tier.to_owned(),
+                price_of(tier),
+                status.as_str().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn layout_and_status_say_what_the_full_map_says_after_holds_and_sales() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(3, 4, 5).await;
+    let id = fixture.event_id;
+    let seats = &fixture.seat_ids;
+    // A second tier, so the layout's prices are not all one.
+    sqlx::query(
+        "WITH vip AS (INSERT INTO catalog.price_tiers (event_id, name, price_cents)
+                      VALUES ($1, 'VIP', 9000) RETURNING id)
+         UPDATE catalog.seats SET tier_id = (SELECT id FROM vip)
+         WHERE event_id = $1 AND section = 'S2'",
+    )
+    .bind(id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+
+    let holder = app.customer().await;
+    let held = app.hold(&holder, id, &seats[..3]).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    app.sold(id, &seats[30..34]).await;
+
+    let layout = get(&app, &format!("/api/events/{id}/layout"), None).await;
+    assert_eq!(layout.status, StatusCode::OK, "{:?}", layout.body);
+    let status = get(&app, &format!("/api/events/{id}/seat-status"), None).await;
+    assert_eq!(status.status, StatusCode::OK, "{:?}", status.body);
+    let map = get(&app, &format!("/api/events/{id}/seats"), None).await;
+    assert_eq!(map.status, StatusCode::OK);
+
+    let combined = seats_of_layout_and_status(&layout.body, &status.body);
+    assert_eq!(combined, seats_of_map(&map.body));
+    let count = |wanted: &str| combined.iter().filter(|s| s.4 == wanted).count();
+    assert_eq!((count("held"), count("sold"), combined.len()), (3, 4, 60));
+    assert!(combined.iter().any(|s| s.3 == 9000));
+    assert!(status.body["revision"].as_i64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn both_documents_answer_304_to_their_etags_and_the_status_moves_with_the_seats() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 2, 10).await;
+    let id = fixture.event_id;
+
+    let layout = get(&app, &format!("/api/events/{id}/layout"), None).await;
+    assert_eq!(header(&layout, CACHE_CONTROL), "no-cache");
+    let version = layout.body["version"].as_str().unwrap().to_owned();
+    let versioned = format!("/api/events/{id}/layout?v={version}");
+    let pinned = get(&app, &versioned, None).await;
+    assert_eq!(pinned.status, StatusCode::OK);
+    assert_eq!(pinned.body, layout.body);
+    assert_eq!(
+        header(&pinned, CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    let tag = header(&pinned, ETAG).to_owned();
+    assert!(tag.starts_with('"'), "a strong ETag: {tag}");
+    let again = get(&app, &versioned, Some(&tag)).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again.body, Value::Null);
+
+    let status_path = format!("/api/events/{id}/seat-status");
+    let first = get(&app, &status_path, None).await;
+    assert_eq!(header(&first, CACHE_CONTROL), "public, max-age=1");
+    let first_tag = header(&first, ETAG).to_owned();
+    let unchanged = get(&app, &status_path, Some(&first_tag)).await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+
+    // A released hold frees its seats at once: the status is read again.
+    let customer = app.customer().await;
+    let held = app.hold(&customer, id, &fixture.seat_ids[..2]).await;
+    let hold_id = held.body["hold_id"].as_str().unwrap();
+    let released = app
+        .call(
+            Service::Holds,
+            request(
+                Method::DELETE,
+                &format!("/api/holds/{hold_id}"),
+                Some(&customer.token),
+                None,
+            ),
+        )
+        .await;
+    assert_eq!(
+        released.status,
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        released.body
+    );
+    let after = get(&app, &status_path, Some(&first_tag)).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert!(
+        after.body["revision"].as_i64().unwrap() >= first.body["revision"].as_i64().unwrap() + 2,
+        "the hold and its release were both numbered: {} then {}",
+        first.body["revision"],
+        after.body["revision"]
+    );
+
+    for path in [
+        "/api/events/999999/layout".to_owned(),
+        "/api/events/999999/seat-status".to_owned(),
+    ] {
+        assert_eq!(get(&app, &path, None).await.status, StatusCode::NOT_FOUND);
+    }
+    let bad_version = get(&app, &format!("/api/events/{id}/layout?v=latest"), None).await;
+    assert_eq!(bad_version.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn repricing_a_tier_makes_a_new_layout_version() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 4).await;
+    let id = fixture.event_id;
+    let organizer = app.account(Role::Organizer).await;
+    sqlx::query("UPDATE catalog.events SET organizer_id = $2::uuid, sales_start = now() - interval '1 hour' WHERE id = $1")
+        .bind(id)
+        .bind(&organizer.id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let tier: i64 = sqlx::query_scalar("SELECT id FROM catalog.price_tiers WHERE event_id = $1")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let before = get(&app, &format!("/api/events/{id}/layout"), None).await;
+    let old_version = before.body["version"].as_str().unwrap().to_owned();
+    let old_url = format!("/api/events/{id}/layout?v={old_version}");
+    assert_eq!(get(&app, &old_url, None).await.status, StatusCode::OK);
+
+    let repriced = app
+        .call(
+            Service::Organizer,
+            request(
+                Method::PATCH,
+                &format!("/api/organizer/events/{id}"),
+                Some(&organizer.token),
+                Some(json!({"tiers": [{"id": tier, "price_cents": 4200}]})),
+            ),
+        )
+        .await;
+    assert_eq!(repriced.status, StatusCode::OK, "{:?}", repriced.body);
+
+    let after = get(&app, &format!("/api/events/{id}/layout"), None).await;
+    let new_version = after.body["version"].as_str().unwrap();
+    assert_ne!(new_version, old_version);
+    assert_eq!(after.body["tiers"][0]["price_cents"], 4200);
+    let status = get(&app, &format!("/api/events/{id}/seat-status"), None).await;
+    assert_eq!(status.body["layout_version"], new_version);
+    // A version's URL keeps its content; a version never seen gives the current layout,
+    // to revalidate.
+    let old = get(&app, &old_url, None).await;
+    assert_eq!(old.body, before.body);
+    let unknown = format!("/api/events/{id}/layout?v={}", "0".repeat(32));
+    let current = get(&app, &unknown, None).await;
+    assert_eq!(current.status, StatusCode::OK);
+    assert_eq!(current.body["version"], new_version);
+    assert_eq!(header(&current, CACHE_CONTROL), "no-cache");
+}
+
+fn decompress(coding: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match coding {
+        "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out),
+        "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out),
+        other => panic!("unexpected coding {other:?}"),
+    }
+    .expect("the body decompresses");
+    out
+}
+
+/// The seeded stadium's documents on the wire, compressed as Spin sends them.
+#[tokio::test]
+async fn the_stadiums_status_is_under_4_kb_and_answers_decompress_to_the_original() {
+    let app = TestApp::spawn().await;
+    ticketbuster_db::seed(app.pool()).await.expect("seed");
+    let id: i64 = sqlx::query_scalar(
+        "SELECT id FROM catalog.events WHERE slug = 'la-noche-electrica-madrid'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    // Some seats taken, so the status is not all one value.
+    let seats: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM catalog.seats WHERE event_id = $1 ORDER BY id LIMIT 8")
+            .bind(id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    let customer = app.customer().await;
+    assert_eq!(
+        app.hold(&customer, id, &seats).await.status,
+        StatusCode::CREATED
+    );
+    catalog::invalidate_event(&app.backend, id).await;
+
+    for (path, accept) in [
+        ("seat-status", "gzip, deflate, br"),
+        ("seat-status", "gzip"),
+        ("layout", "br"),
+        ("seats", "gzip, br"),
+    ] {
+        let mut req = request(Method::GET, &format!("/api/events/{id}/{path}"), None, None);
+        req.headers_mut()
+            .insert(ACCEPT_ENCODING, accept.parse().unwrap());
+        let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
+        let plain = app.call_raw(Service::Catalog, req).await;
+        assert_eq!(plain.status(), StatusCode::OK);
+        let original = plain.body().clone();
+        let sent = compress_for(
+            accept_encoding.as_ref(),
+            plain,
+            &mut CompressedBodies::new(),
+        );
+        let coding = sent.headers()[CONTENT_ENCODING]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            decompress(&coding, sent.body()),
+            original,
+            "{path} in {coding}"
+        );
+        eprintln!(
+            "{path} ({accept}): {} bytes, {} in {coding}",
+            original.len(),
+            sent.body().len()
+        );
+        if path == "seat-status" {
+            let status: Value = serde_json::from_slice(&original).unwrap();
+            assert_eq!(status["seat_count"], 6000);
+            assert!(
+                sent.body().len() < 4_096,
+                "{} bytes on the wire",
+                sent.body().len()
+            );
+        }
+    }
+}

@@ -30,7 +30,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "wasm build of every component"
 cargo build --quiet --release --target wasm32-wasip2 \
-  -p auth -p catalog -p seat-lock -p health -p qr -p orders -p order-worker -p jobs -p web -p waiting-room
+  -p auth -p catalog -p seat-lock -p health -p qr -p orders -p order-worker -p jobs -p web \
+  -p organizer -p checkin -p waiting-room
 
 step "web app: type check, build, component tests"
 bash scripts/build-frontend.sh

@@ -39,6 +39,9 @@ const SECTIONS: [&str; 5] = ["North", "East", "South", "West", "Floor"];
 const ROWS_PER_SECTION: usize = 30;
 const SEATS_PER_ROW: usize = 40;
 const CAPACITY: usize = SECTIONS.len() * ROWS_PER_SECTION * SEATS_PER_ROW;
+/// How often a buyer who watches the line over the sidecar also asks the room, as the web
+/// app does: a `queue.advanced` lost on the way delays them at most this long.
+const WATCHED_POLL: Duration = Duration::from_secs(30);
 /// The per-account cap the event sets: a buyer holds at most this many seats.
 const TICKETS_PER_ACCOUNT: i64 = 4;
 
@@ -388,9 +391,10 @@ async fn journey(rush: &Rush, token: &str, rank: usize, early: bool) -> anyhow::
             .push((sent, answered, number));
     }
     let admission = loop {
+        let poll_after = Duration::from_secs(state["poll_after_seconds"].as_u64().unwrap_or(5));
         match state["state"].as_str() {
             Some("admitted") => {
-                break state["token"]
+                break state["admission_token"]
                     .as_str()
                     .context("an admitted answer without its token")?
                     .to_owned();
@@ -402,15 +406,22 @@ async fn journey(rush: &Rush, token: &str, rank: usize, early: bool) -> anyhow::
                 let mut line = rush.admitted_through.clone();
                 tokio::select! {
                     _ = line.wait_for(|through| *through >= number) => {}
+                    _ = tokio::time::sleep(WATCHED_POLL) => {}
                     _ = over.wait_for(|over| *over) => return Ok(()),
                 }
-                state = rush
-                    .call(rush.http.get(&queue).bearer_auth(token))
-                    .await?
-                    .body;
+            }
+            Some("pre_queue") => {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll_after) => {}
+                    _ = over.wait_for(|over| *over) => return Ok(()),
+                }
             }
             other => bail!("queue state {other:?}"),
         }
+        state = rush
+            .call(rush.http.get(&queue).bearer_auth(token))
+            .await?
+            .body;
     };
     let admitted_at = rush.since_start();
     {

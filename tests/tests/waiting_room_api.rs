@@ -13,6 +13,9 @@ use ticketbuster_services::Backend;
 use ticketbuster_services::waiting_room::advance_rooms;
 use ticketbuster_tests::{Answer, Customer, Service, TestApp, request};
 
+/// A `sales_start` a minute ago: the room admits from the start.
+const STARTED: &str = "now() - interval '1 minute'";
+
 /// Turns a room on for `event_id`, opened an hour ago, with sales (and so admission)
 /// starting at `sales_start`, an SQL expression such as `now() + interval '3 seconds'`.
 async fn room(app: &TestApp, event_id: i64, admit_per_minute: Option<i64>, sales_start: &str) {
@@ -180,13 +183,7 @@ async fn early_arrivals_are_drawn_at_random_at_the_start_and_joining_again_chang
 async fn after_the_start_buyers_queue_and_are_admitted_in_the_order_they_came() {
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 10).await;
-    room(
-        &app,
-        fixture.event_id,
-        Some(600),
-        "now() - interval '1 minute'",
-    )
-    .await;
+    room(&app, fixture.event_id, Some(600), STARTED).await;
     let buyers = customers(&app, 30).await;
     let mut numbers = Vec::new();
     for buyer in &buyers {
@@ -265,7 +262,7 @@ async fn the_room_admits_no_faster_than_its_pace() {
 async fn as_seats_allow_admits_one_buyer_per_free_seat() {
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 5).await;
-    room(&app, fixture.event_id, None, "now() - interval '1 minute'").await;
+    room(&app, fixture.event_id, None, STARTED).await;
     let buyers = customers(&app, 8).await;
     for buyer in &buyers {
         join(&app, buyer, fixture.event_id).await;
@@ -290,20 +287,8 @@ async fn holds_need_the_buyers_own_admission_for_the_event_while_the_room_is_on(
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 10).await;
     let other_event = app.event(1, 1, 2).await;
-    room(
-        &app,
-        fixture.event_id,
-        Some(6_000),
-        "now() - interval '1 minute'",
-    )
-    .await;
-    room(
-        &app,
-        other_event.event_id,
-        Some(6_000),
-        "now() - interval '1 minute'",
-    )
-    .await;
+    room(&app, fixture.event_id, Some(6_000), STARTED).await;
+    room(&app, other_event.event_id, Some(6_000), STARTED).await;
     let buyer = app.customer().await;
     let other_buyer = app.customer().await;
     let seat = fixture.seat_ids[0];
@@ -363,13 +348,7 @@ async fn a_token_replayed_after_its_lifetime_is_refused_and_a_lapsed_admission_r
 {
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 10).await;
-    room(
-        &app,
-        fixture.event_id,
-        Some(6_000),
-        "now() - interval '1 minute'",
-    )
-    .await;
+    room(&app, fixture.event_id, Some(6_000), STARTED).await;
     let buyer = app.customer().await;
     let short_lived = Admission {
         account: buyer.id.clone(),
@@ -441,13 +420,7 @@ async fn a_token_replayed_after_its_lifetime_is_refused_and_a_lapsed_admission_r
 async fn concurrent_joins_get_one_place_each() {
     let app = TestApp::spawn_with(Default::default(), 40).await;
     let fixture = app.event(1, 1, 10).await;
-    room(
-        &app,
-        fixture.event_id,
-        Some(1),
-        "now() - interval '1 minute'",
-    )
-    .await;
+    room(&app, fixture.event_id, Some(1), STARTED).await;
     let buyers = customers(&app, 100).await;
     // Each buyer joins twice at once, everyone at the same time.
     let joins = buyers
@@ -606,13 +579,7 @@ async fn organizers_turn_their_events_room_on_change_it_and_turn_it_off() {
 async fn the_sidecars_tick_publishes_how_far_the_line_is_admitted() {
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 10).await;
-    room(
-        &app,
-        fixture.event_id,
-        Some(6_000),
-        "now() - interval '1 minute'",
-    )
-    .await;
+    room(&app, fixture.event_id, Some(6_000), STARTED).await;
     let buyers = customers(&app, 3).await;
     let client = redis::Client::open(ticketbuster_tests::redis_url()).expect("a Redis URL");
     let mut pubsub = client.get_async_pubsub().await.expect("subscribe");
@@ -651,13 +618,7 @@ async fn the_sidecars_tick_publishes_how_far_the_line_is_admitted() {
 async fn a_sales_start_moved_later_after_the_draw_keeps_the_line_and_admits_nobody_before_it() {
     let app = TestApp::spawn().await;
     let fixture = app.event(1, 1, 10).await;
-    room(
-        &app,
-        fixture.event_id,
-        Some(6_000),
-        "now() - interval '1 minute'",
-    )
-    .await;
+    room(&app, fixture.event_id, Some(6_000), STARTED).await;
     let buyers = customers(&app, 3).await;
     assert_eq!(number(&join(&app, &buyers[0], fixture.event_id).await), 1);
     assert_eq!(number(&join(&app, &buyers[1], fixture.event_id).await), 2);

@@ -1,4 +1,4 @@
-//! The catalog component: `GET /api/events`, `/api/events/{id}`, `/api/events/{id}/seats`.
+//! The catalog component: `GET /api/events`, `/api/events/{id}`, and the seat map of `/api/events/{id}`: `/seats`, `/layout`, `/seat-status`.
 
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;

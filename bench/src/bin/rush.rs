@@ -206,9 +206,8 @@ struct Answer {
 
 impl Answer {
     fn code(&self) -> String {
-        self.body["error"]
+        self.body["error"]["code"]
             .as_str()
-            .or_else(|| self.body["code"].as_str())
             .unwrap_or("?")
             .to_owned()
     }
@@ -259,41 +258,25 @@ impl Layout {
             .as_str()
             .context("layout version")?
             .to_owned();
+        // Sections of rows of seats, in the layout's order, which the status follows.
         let mut seats = Vec::new();
-        let mut rows: BTreeMap<(String, String), Vec<(i64, usize)>> = BTreeMap::new();
-        for (index, seat) in body["seats"]
-            .as_array()
-            .context("layout seats")?
-            .iter()
-            .enumerate()
-        {
-            let id = seat["id"].as_i64().context("seat id")?;
-            let section = seat["section"].as_str().context("section")?.to_owned();
-            let row = seat["row"].as_str().context("row")?.to_owned();
-            let number = seat["number"].as_i64().context("number")?;
-            rows.entry((section, row))
-                .or_default()
-                .push((number, index));
-            seats.push(LayoutSeat { id });
+        let mut ranges = Vec::new();
+        let sections = body["sections"].as_array().context("layout sections")?;
+        for section in sections {
+            for row in section["rows"].as_array().context("layout rows")? {
+                let first = seats.len();
+                for seat in row["seats"].as_array().context("layout seats")? {
+                    let id = seat["id"].as_i64().context("seat id")?;
+                    seats.push(LayoutSeat { id });
+                }
+                ranges.push(first..seats.len());
+            }
         }
         ensure!(
             seats.len() == CAPACITY,
             "the layout has {} seats",
             seats.len()
         );
-        let mut ranges = Vec::new();
-        for (_, mut members) in rows {
-            members.sort();
-            let first = members[0].1;
-            ensure!(
-                members
-                    .iter()
-                    .enumerate()
-                    .all(|(i, (_, index))| *index == first + i),
-                "a row's seats are not together in the layout's order"
-            );
-            ranges.push(first..first + members.len());
-        }
         Ok(Self {
             version,
             seats,
@@ -618,6 +601,7 @@ async fn remove_leftovers(pool: &PgPool) -> anyhow::Result<()> {
     for statement in [
         "DELETE FROM orders.orders WHERE event_id IN (SELECT e.id FROM catalog.events e JOIN auth.users u ON u.id = e.organizer_id WHERE u.email LIKE $1)",
         "DELETE FROM catalog.holds WHERE event_id IN (SELECT e.id FROM catalog.events e JOIN auth.users u ON u.id = e.organizer_id WHERE u.email LIKE $1)",
+        "DELETE FROM catalog.audit_log WHERE actor_id IN (SELECT id FROM auth.users WHERE email LIKE $1)",
         "DELETE FROM catalog.events WHERE organizer_id IN (SELECT id FROM auth.users WHERE email LIKE $1)",
         "DELETE FROM auth.users WHERE email LIKE $1",
     ] {

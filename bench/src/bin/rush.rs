@@ -813,11 +813,11 @@ impl RunFigures {
 
     fn print(&self, name: &str) {
         let sold_out = self.sold_out_after.map_or_else(
-            || "not sold out".to_owned(),
-            |d| format!("{:.1} s", d.as_secs_f64()),
+            || "not sold out within --limit-seconds".to_owned(),
+            |d| format!("sold out after {:.1} s", d.as_secs_f64()),
         );
         println!(
-            "{name}: sold out after {sold_out}; {} of {CAPACITY} seats sold, {} sold twice; \
+            "{name}: {sold_out}; {} of {CAPACITY} seats sold, {} sold twice; \
              {} orders accepted, {} lost, {} FAILED; {} answers ≥ 500",
             self.sold,
             self.sold_twice,
@@ -1107,7 +1107,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let med = |pick: &dyn Fn(&RunFigures) -> f64| median(runs.iter().map(pick).collect());
     println!(
-        "median of {}: sold out after {:.1} s; seats sold {:.0} of {CAPACITY}; sold twice {:.0}; \
+        "median of {}: sold out after {:.1} s (inf: not within --limit-seconds); seats sold {:.0} of {CAPACITY}; sold twice {:.0}; \
          accepted orders lost {:.0}; answers ≥ 500 {:.0}",
         args.runs,
         med(&|r| r.sold_out_after.map_or(f64::INFINITY, |d| d.as_secs_f64())),

@@ -370,6 +370,17 @@ pub async fn unfinished_orders(pool: &PgPool, event_id: i64) -> anyhow::Result<i
     .await?)
 }
 
+/// Seats of an event with more than one ticket that is not void: sold twice.
+pub async fn seats_sold_twice(pool: &PgPool, event_id: i64) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT seat_id FROM orders.tickets WHERE event_id = $1 AND status <> 'void'
+                               GROUP BY seat_id HAVING count(*) > 1) twice",
+    )
+    .bind(event_id)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// How the clients of a phase send their operations.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {

@@ -377,13 +377,7 @@ async fn outcome(pool: &PgPool, event_id: i64, accepted: &[String]) -> anyhow::R
     let statuses: BTreeMap<String, i64> = rows.into_iter().collect();
     let found: i64 = statuses.values().sum();
     let unfinished = unfinished_orders(pool, event_id).await?;
-    let double_sold: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT seat_id FROM orders.tickets WHERE event_id = $1 AND status <> 'void'
-                              GROUP BY seat_id HAVING count(*) > 1) twice",
-    )
-    .bind(event_id)
-    .fetch_one(pool)
-    .await?;
+    let double_sold = ticketbuster_bench::seats_sold_twice(pool, event_id).await?;
     let sold_seats: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM catalog.seats WHERE event_id = $1 AND status = 'sold'",
     )

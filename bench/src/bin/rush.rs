@@ -985,13 +985,7 @@ async fn outcome(
 ) -> anyhow::Result<RunFigures> {
     let tally = std::mem::take(&mut *rush.tally.lock().expect("tally"));
     let (_, _, sold) = seat_counts(pool, event_id).await?;
-    let sold_twice: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT seat_id FROM orders.tickets WHERE event_id = $1 AND status <> 'void'
-                               GROUP BY seat_id HAVING count(*) > 1) twice",
-    )
-    .bind(event_id)
-    .fetch_one(pool)
-    .await?;
+    let sold_twice = ticketbuster_bench::seats_sold_twice(pool, event_id).await?;
     let accepted: Vec<uuid::Uuid> = tally
         .accepted_orders
         .iter()

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
 use ticketbuster_services::backend::HTTP_TIMEOUT;
-use ticketbuster_services::backend::PUBLISH_SEQUENCED;
+use ticketbuster_services::backend::publish_sequenced;
 use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Sequenced, Value};
 
 #[derive(Clone)]
@@ -179,9 +179,7 @@ impl Backend for NativeBackend {
     /// At once, in an array of one: native code serves the tests and the sidecar's jobs,
     /// not an on-sale's holds.
     async fn publish_batched(&self, channel: &'static str, item: Sequenced) {
-        let items = [item];
-        let (keys, args) = Sequenced::script_arguments(channel, &items);
-        if let Err(e) = self.eval(PUBLISH_SEQUENCED, &keys, &args).await {
+        if let Err(e) = publish_sequenced(self, channel, &[item]).await {
             eprintln!("warning: a message on {channel} was not published: {e}");
         }
     }

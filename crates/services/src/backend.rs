@@ -278,6 +278,19 @@ impl Sequenced {
     }
 }
 
+/// Publishes `items` on `channel` through `backend`, numbered ([`PUBLISH_SEQUENCED`]).
+pub async fn publish_sequenced(
+    backend: &impl Backend,
+    channel: &str,
+    items: &[Sequenced],
+) -> Result<(), BackendError> {
+    let (keys, args) = Sequenced::script_arguments(channel, items);
+    backend
+        .eval(PUBLISH_SEQUENCED, &keys, &args)
+        .await
+        .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! number it is up to date with. A viewer applies the changes after its document's number
 //! in order, and reads the document again when a number is missing.
 
-use crate::backend::{Backend, PUBLISH_SEQUENCED, Sequenced};
+use crate::backend::{Backend, Sequenced, publish_sequenced};
 use crate::catalog::invalidate_event;
 use crate::log;
 use serde_json::json;
@@ -80,9 +80,7 @@ pub async fn seats_held(backend: &impl Backend, change: &SeatChange<'_>) {
 }
 
 async fn announce(backend: &impl Backend, change: &SeatChange<'_>) {
-    let items = [change.sequenced()];
-    let (keys, args) = Sequenced::script_arguments(SEAT_CHANGES_CHANNEL, &items);
-    if let Err(e) = backend.eval(PUBLISH_SEQUENCED, &keys, &args).await {
+    if let Err(e) = publish_sequenced(backend, SEAT_CHANGES_CHANNEL, &[change.sequenced()]).await {
         log::warn(
             "seat changes: not published",
             format_args!("seat change {} not published: {e}", change.id),

@@ -7,9 +7,12 @@ use std::io::Read;
 
 use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, ETAG, IF_NONE_MATCH};
 use http::{Method, StatusCode};
+use redis::AsyncCommands;
 use serde_json::{Value, json};
 use ticketbuster_domain::account::Role;
+use ticketbuster_domain::cache::CachedBody;
 use ticketbuster_domain::seat_status;
+use ticketbuster_services::backend::Backend;
 use ticketbuster_services::catalog;
 use ticketbuster_services::compression::{CompressedBodies, compress_for};
 use ticketbuster_tests::{Answer, Service, TestApp, request};
@@ -200,6 +203,63 @@ async fn both_documents_answer_304_to_their_etags_and_the_status_moves_with_the_
     }
     let bad_version = get(&app, &format!("/api/events/{id}/layout?v=latest"), None).await;
     assert_eq!(bad_version.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Moves the cached status's expiry `ms_ago` into the past, as time would.
+async fn age_cached_status(app: &TestApp, id: i64, ms_ago: i64) {
+    let key = catalog::seat_status_cache_key(id);
+    let stored = app.backend.cache_get(&key).await.unwrap().expect("cached");
+    let mut entry = CachedBody::decode(&stored).expect("an entry");
+    entry.expires_at_ms = app.backend.now_ms() - ms_ago;
+    app.backend.cache_set(&key, &entry.encode()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stale_status_is_served_while_another_request_rebuilds_it() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 6).await;
+    let id = fixture.event_id;
+    let path = format!("/api/events/{id}/seat-status");
+    let first = get(&app, &path, None).await;
+    let first_tag = header(&first, ETAG).to_owned();
+    // A new hold leaves the status to its TTL.
+    let customer = app.customer().await;
+    let held = app.hold(&customer, id, &fixture.seat_ids[..2]).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+
+    let lease = format!("{}:refreshing", catalog::seat_status_cache_key(id));
+    let mut redis = redis::Client::open(ticketbuster_tests::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis.set_ex(&lease, "1", 30).await.unwrap();
+    age_cached_status(&app, id, 10).await;
+    let stale = get(&app, &path, None).await;
+    assert_eq!(
+        header(&stale, ETAG),
+        first_tag,
+        "while another request rebuilds it, the stale status is served"
+    );
+    // Too long past its expiry, it is rebuilt whatever the lease says.
+    age_cached_status(&app, id, 60_000).await;
+    let rebuilt = get(&app, &path, None).await;
+    assert_ne!(header(&rebuilt, ETAG), first_tag);
+    let _: () = redis.del(&lease).await.unwrap();
+
+    // With nobody rebuilding, the first request to find it stale rebuilds it.
+    let second = app.hold(&customer, id, &fixture.seat_ids[2..3]).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    age_cached_status(&app, id, 10).await;
+    let refreshed = get(&app, &path, None).await;
+    assert_ne!(header(&refreshed, ETAG), header(&rebuilt, ETAG));
+    let layout = get(&app, &format!("/api/events/{id}/layout"), None).await;
+    let held_now = seats_of_layout_and_status(&layout.body, &refreshed.body)
+        .into_iter()
+        .filter(|seat| seat.4 == "held")
+        .count();
+    assert_eq!(held_now, 3);
+    let _: () = redis.del(&lease).await.unwrap();
 }
 
 #[tokio::test]

@@ -26,12 +26,29 @@ impl CachedBody {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// A fresh entry, or `None` when it is missing, unreadable or expired.
-    pub fn decode_fresh(bytes: &[u8], now_ms: i64) -> Option<Self> {
-        serde_json::from_slice::<Self>(bytes)
-            .ok()
-            .filter(|entry| entry.expires_at_ms > now_ms)
+    /// The entry, fresh or not; `None` when it is unreadable.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(bytes).ok()
     }
+
+    /// Whether the entry may be served as it is, or only while one request rebuilds it
+    /// (within `stale_grace_ms` of its expiry), or not at all.
+    pub fn freshness(&self, now_ms: i64, stale_grace_ms: i64) -> Freshness {
+        if now_ms < self.expires_at_ms {
+            Freshness::Fresh
+        } else if now_ms < self.expires_at_ms + stale_grace_ms {
+            Freshness::Stale
+        } else {
+            Freshness::Expired
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    Stale,
+    Expired,
 }
 
 /// A strong ETag: the first 16 bytes of the body's SHA-256.
@@ -77,12 +94,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_expire() {
+    fn entries_go_stale_then_expire() {
         let entry = CachedBody::new("{}".into(), 1_000, 500);
-        let bytes = entry.encode();
-        assert_eq!(CachedBody::decode_fresh(&bytes, 1_499), Some(entry));
-        assert_eq!(CachedBody::decode_fresh(&bytes, 1_500), None);
-        assert_eq!(CachedBody::decode_fresh(b"garbage", 0), None);
+        let decoded = CachedBody::decode(&entry.encode()).expect("an entry");
+        assert_eq!(decoded, entry);
+        assert_eq!(entry.freshness(1_499, 2_000), Freshness::Fresh);
+        assert_eq!(entry.freshness(1_500, 2_000), Freshness::Stale);
+        assert_eq!(entry.freshness(3_499, 2_000), Freshness::Stale);
+        assert_eq!(entry.freshness(3_500, 2_000), Freshness::Expired);
+        assert_eq!(entry.freshness(1_500, 0), Freshness::Expired);
+        assert_eq!(CachedBody::decode(b"garbage"), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! key-value store with ETags. Seats freed or sold, and a refused hold, drop an event's
 //! entries at once; a new hold shows within the seat map's TTL (see
 //! `seat_changes::seats_held`). The TTLs also bound staleness when an invalidation races
-//! a fill.
+//! a fill. An entry just gone stale is served while one request rebuilds it, so that an
+//! expiry under load does not send every request in flight to the database at once.
 //!
 //! The seat map also comes in two parts that scale to a stadium's viewers: the layout
 //! (`/layout`: seats, sections, rows, numbers, tiers and prices), which changes only when
@@ -15,7 +16,7 @@ use http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::json;
 use ticketbuster_domain::ApiError;
-use ticketbuster_domain::cache::{CachedBody, if_none_match_hits};
+use ticketbuster_domain::cache::{CachedBody, Freshness, if_none_match_hits};
 use ticketbuster_domain::catalog::EventQuery;
 use ticketbuster_domain::ids::RowId;
 use ticketbuster_domain::seat_status::{self, SeatStatus};
@@ -35,6 +36,11 @@ const LAYOUT_TTL_MS: i64 = 2_000;
 /// A layout stored under its version never changes; this only bounds how long the
 /// key-value store keeps a version nobody asks for.
 const VERSIONED_LAYOUT_TTL_MS: i64 = 24 * 3_600 * 1_000;
+/// How long after its expiry an entry may still be served while one request rebuilds it.
+const STALE_GRACE_MS: i64 = 5_000;
+/// How long the request rebuilding a stale entry has before another may try; a rebuild
+/// takes tens of milliseconds.
+const REFRESH_LEASE_MS: i64 = 500;
 
 /// Browsers revalidate every time (cheap with the ETag), so staleness stays ours to bound.
 const REVALIDATE: &str = "no-cache";
@@ -51,7 +57,7 @@ pub fn seat_map_cache_key(event_id: i64) -> String {
     format!("catalog:seats:{event_id}")
 }
 
-fn seat_status_cache_key(event_id: i64) -> String {
+pub fn seat_status_cache_key(event_id: i64) -> String {
     format!("catalog:seat-status:{event_id}")
 }
 
@@ -198,6 +204,10 @@ where
     Ok(answer(req, entry, REVALIDATE))
 }
 
+/// The cached entry when fresh, else computed and stored. When it has just gone stale,
+/// one request (the holder of a short lease in Redis) rebuilds it while the others serve
+/// the stale one, so that an expiry under load costs one query, not one per request in
+/// flight. A cache outage only costs speed.
 async fn fresh_or_computed<F, Fut>(
     backend: &impl Backend,
     key: &str,
@@ -209,16 +219,40 @@ where
     Fut: Future<Output = Result<String, ApiError>>,
 {
     if let Some(entry) = cache_read(backend, key).await {
-        return Ok(entry);
+        match entry.freshness(backend.now_ms(), STALE_GRACE_MS) {
+            Freshness::Fresh => return Ok(entry),
+            Freshness::Stale if !takes_refresh_lease(backend, key).await => return Ok(entry),
+            Freshness::Stale | Freshness::Expired => {}
+        }
     }
     let entry = CachedBody::new(compute().await?, backend.now_ms(), ttl_ms);
     cache_write(backend, key, &entry).await;
     Ok(entry)
 }
 
+/// Whether this request is the one to rebuild the stale entry at `key`. Without Redis
+/// every request rebuilds, as without the cache.
+async fn takes_refresh_lease(backend: &impl Backend, key: &str) -> bool {
+    let lease = format!("{key}:refreshing");
+    let lease_ms = REFRESH_LEASE_MS.to_string();
+    match backend.eval(TAKE_LEASE, &[&lease], &[&lease_ms]).await {
+        Ok(taken) => taken.is_some(),
+        Err(e) => {
+            log::warn(
+                "catalog: refresh lease",
+                format_args!("could not take the lease {lease}: {e}"),
+            );
+            true
+        }
+    }
+}
+
+/// `SET NX PX`: `OK` for the one caller that takes the lease, nil for the others.
+const TAKE_LEASE: &str = "return redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])";
+
 async fn cache_read(backend: &impl Backend, key: &str) -> Option<CachedBody> {
     match backend.cache_get(key).await {
-        Ok(bytes) => bytes.and_then(|b| CachedBody::decode_fresh(&b, backend.now_ms())),
+        Ok(bytes) => bytes.and_then(|b| CachedBody::decode(&b)),
         Err(e) => {
             log::warn(
                 "catalog: cache read",
@@ -287,7 +321,10 @@ async fn layout(backend: &impl Backend, req: &Request, id: i64) -> Result<Respon
         .await;
     };
     let key = versioned_layout_cache_key(id, &asked);
-    if let Some(entry) = cache_read(backend, &key).await {
+    let stored = cache_read(backend, &key)
+        .await
+        .filter(|entry| entry.freshness(backend.now_ms(), 0) == Freshness::Fresh);
+    if let Some(entry) = stored {
         return Ok(answer(req, entry, IMMUTABLE));
     }
     let row = query_event_row(backend, LAYOUT_SQL, vec![id.into()]).await?;

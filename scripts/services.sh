@@ -61,7 +61,9 @@ start_redis() {
   redis_answers && return 0
   mkdir -p "$STATE_DIR"
   log "starting Redis on 127.0.0.1:$REDIS_PORT"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
+  # The append-only file keeps the waiting rooms' lines across a restart (docs/operations.md).
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' \
+    --appendonly yes --appendfsync everysec \
     --dir "$STATE_DIR" --logfile "$STATE_DIR/redis.log"
   for _ in $(seq 1 50); do redis_answers && return 0; sleep 0.1; done
   log "Redis did not start; see $STATE_DIR/redis.log"; exit 1

@@ -450,10 +450,12 @@ impl TestApp {
 }
 
 /// A Redis server of a test's own on a free loopback port, to stop and start at will;
-/// stopped when dropped.
+/// stopped when dropped. It keeps an append-only file, as a production Redis does, so
+/// what it acknowledged before it was killed is there when it starts again.
 pub struct PrivateRedis {
     pub port: u16,
     server: Option<std::process::Child>,
+    dir: std::path::PathBuf,
 }
 
 impl PrivateRedis {
@@ -463,7 +465,14 @@ impl PrivateRedis {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let mut redis = Self { port, server: None };
+        let dir = std::env::temp_dir().join(format!("ticketbuster-test-redis-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a directory for Redis's files");
+        let mut redis = Self {
+            port,
+            server: None,
+            dir,
+        };
         redis.start_again().await;
         redis
     }
@@ -475,7 +484,16 @@ impl PrivateRedis {
     pub async fn start_again(&mut self) {
         let server = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start redis-server (scripts/services.sh installs it)");
@@ -511,6 +529,7 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

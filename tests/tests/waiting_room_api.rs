@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::token::TokenIssuer;
 use ticketbuster_domain::waiting_room::Admission;
+use ticketbuster_native_backend::NativeBackend;
 use ticketbuster_services::Backend;
-use ticketbuster_services::waiting_room::advance_rooms;
-use ticketbuster_tests::{Answer, Customer, Service, TestApp, request};
+use ticketbuster_services::waiting_room::{self, advance_rooms};
+use ticketbuster_tests::{Answer, Customer, PrivateRedis, Service, TestApp, request};
 
 /// A `sales_start` a minute ago: the room admits from the start.
 const STARTED: &str = "now() - interval '1 minute'";
@@ -38,12 +39,20 @@ async fn room(app: &TestApp, event_id: i64, admit_per_minute: Option<i64>, sales
 }
 
 async fn queue(app: &TestApp, buyer: &Customer, method: Method, event_id: i64) -> Answer {
+    queue_via(&app.backend, app, buyer, method, event_id).await
+}
+
+/// As [`queue`], through another backend (another instance, or another Redis).
+async fn queue_via(
+    backend: &NativeBackend,
+    app: &TestApp,
+    buyer: &Customer,
+    method: Method,
+    event_id: i64,
+) -> Answer {
     let path = format!("/api/events/{event_id}/queue");
-    app.call(
-        Service::WaitingRoom,
-        request(method, &path, Some(&buyer.token), None),
-    )
-    .await
+    let req = request(method, &path, Some(&buyer.token), None);
+    Answer::from(waiting_room::handle(backend, &app.waiting_room, req).await)
 }
 
 async fn join(app: &TestApp, buyer: &Customer, event_id: i64) -> Answer {
@@ -414,6 +423,70 @@ async fn a_token_replayed_after_its_lifetime_is_refused_and_a_lapsed_admission_r
     assert_eq!(lapsed.body["state"], "expired", "{:?}", lapsed.body);
     assert!(lapsed.body.get("admission_token").is_none());
     assert_eq!(number(&join(&app, &buyer, fixture.event_id).await), 3);
+}
+
+#[tokio::test]
+async fn every_place_in_line_survives_redis_killed_and_started_again() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 10).await;
+    let event = fixture.event_id;
+    room(&app, event, Some(60), "now() + interval '3 seconds'").await;
+    let mut redis = PrivateRedis::start().await;
+    let backend = app.another_backend(&redis.url()).await;
+    let ask = async |buyer: &Customer, method: Method| {
+        let answer = queue_via(&backend, &app, buyer, method, event).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        answer
+    };
+    let early = customers(&app, 30).await;
+    for buyer in &early {
+        assert_eq!(ask(buyer, Method::POST).await.body["state"], "pre_queue");
+    }
+    until_sales_start(&app, event).await;
+    let mut numbers = Vec::new();
+    for buyer in &early {
+        numbers.push(number(&ask(buyer, Method::GET).await));
+    }
+    let late = customers(&app, 5).await;
+    for (buyer, expected) in late.iter().zip(31..) {
+        assert_eq!(number(&ask(buyer, Method::POST).await), expected);
+    }
+    let first = &early[numbers.iter().position(|&n| n == 1).expect("number 1")];
+    let admitted = ask(first, Method::GET).await;
+    assert_eq!(admitted.body["state"], "admitted", "{:?}", admitted.body);
+
+    redis.stop();
+    let down = queue_via(&backend, &app, &late[0], Method::GET, event).await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        down.body
+    );
+    assert_eq!(down.error_code(), "unavailable");
+    assert!(
+        down.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("places in line are kept")),
+        "{:?}",
+        down.body
+    );
+
+    redis.start_again().await;
+    for (buyer, before) in early.iter().zip(&numbers) {
+        assert_eq!(number(&ask(buyer, Method::GET).await), *before);
+    }
+    for (buyer, before) in late.iter().zip(31..) {
+        assert_eq!(number(&ask(buyer, Method::POST).await), before);
+    }
+    let still = ask(first, Method::GET).await;
+    assert_eq!(still.body["state"], "admitted", "{:?}", still.body);
+    assert_eq!(
+        still.body["expires_at"], admitted.body["expires_at"],
+        "the admission keeps its end"
+    );
+    let newcomer = app.customer().await;
+    assert_eq!(number(&ask(&newcomer, Method::POST).await), 36);
 }
 
 #[tokio::test]

@@ -286,7 +286,15 @@ impl Room {
             KEYS_TTL_SECONDS.to_string(),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let reply = backend.eval(QUEUE_SCRIPT, &keys, &args).await?;
+        let reply = backend
+            .eval(QUEUE_SCRIPT, &keys, &args)
+            .await
+            .map_err(|e| {
+                log::warn("waiting room: script", format_args!("Redis failed: {e}"));
+                ApiError::unavailable(
+                    "the waiting room cannot be reached for a moment; places in line are kept, so ask again in a few seconds",
+                )
+            })?;
         reply.as_deref().and_then(QueueReply::parse).ok_or_else(|| {
             log::warn(
                 "waiting room: script",

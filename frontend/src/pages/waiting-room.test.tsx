@@ -83,6 +83,22 @@ describe("the waiting page", () => {
     expect(screen.queryByRole("alert")).toBeNull();
   });
 
+  it("keeps asking after the room could not be reached, and shows the place it kept", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      join.mockRejectedValueOnce(new ApiError(503, "unavailable", "the waiting room is briefly unreachable"));
+      join.mockResolvedValue({ event_id: 7, state: "waiting", number: 9, admitted_through: 2, position: 7, admit_per_minute: 60, estimated_wait_seconds: 7 });
+      app();
+      expect(await screen.findByRole("alert")).toBeTruthy();
+      await act(() => vi.advanceTimersByTimeAsync(5_000));
+      expect(await screen.findByText("7")).toBeTruthy();
+      expect(screen.queryByRole("alert")).toBeNull();
+      expect(join).toHaveBeenCalledTimes(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("goes straight to the seat map when the event has no waiting room", async () => {
     join.mockResolvedValue({ event_id: 7, state: "off" });
     app();

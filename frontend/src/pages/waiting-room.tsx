@@ -46,6 +46,8 @@ export function WaitingRoomPage() {
   const liveOpen = useLiveOpen();
   const [state, setState] = useState<QueueState | null>(null);
   const [error, setError] = useState("");
+  // Asks that failed in a row (the room briefly unreachable): the page keeps asking.
+  const [failures, setFailures] = useState(0);
   const latest = useRef(state);
   latest.current = state;
 
@@ -60,10 +62,12 @@ export function WaitingRoomPage() {
         }
         setState(next);
         setError("");
+        setFailures(0);
       } catch (e) {
         // Too early to join: the room's state says when it opens, and the page asks again then.
         if (join && e instanceof ApiError && e.code === "waiting_room_not_open") return ask(false);
         setError(messageOf(e));
+        setFailures((n) => n + 1);
       }
     },
     [eventId],
@@ -92,15 +96,16 @@ export function WaitingRoomPage() {
     };
   }, [eventId]);
 
-  // Without a socket the page polls; with one it still asks now and then, in case a message was lost.
+  // Without a socket the page polls; with one it still asks now and then, in case a message
+  // was lost. After a failed ask it asks again soon: the place in line is kept meanwhile.
   useEffect(() => {
-    if (!state || state.state === "expired") return;
-    const live = liveOpen && state.state === "waiting";
-    const seconds = live ? SAFETY_POLL_SECONDS : (state.poll_after_seconds ?? POLL_SECONDS);
-    const again = state.state === "not_open" || state.state === "not_joined";
+    if (state?.state === "expired" || (!state && failures === 0)) return;
+    const live = liveOpen && state?.state === "waiting" && failures === 0;
+    const seconds = live ? SAFETY_POLL_SECONDS : (state?.poll_after_seconds ?? POLL_SECONDS);
+    const again = !state || state.state === "not_open" || state.state === "not_joined";
     const timer = setTimeout(() => ask(again), seconds * 1000);
     return () => clearTimeout(timer);
-  }, [state, liveOpen]);
+  }, [state, liveOpen, failures]);
 
   if (!Number.isInteger(eventId) || eventId <= 0) return <p>No such event.</p>;
   return (

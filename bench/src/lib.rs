@@ -553,3 +553,63 @@ mod tests {
         assert_eq!(Pace::FlatOut.scheduled(4, 3, 2), None);
     }
 }
+
+/// Faults caused on the machine of scripts/up.sh, for the benchmarks that prove the stack
+/// survives them. Run from the repository's root.
+pub mod faults {
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use anyhow::{Context, ensure};
+
+    /// Stops the Redis on `port` (`SHUTDOWN`: it writes its append-only file), waits
+    /// `down`, and starts it again with scripts/services.sh.
+    pub async fn restart_redis(port: u16, down: Duration) -> anyhow::Result<()> {
+        run(
+            "redis-cli",
+            &["-p", &port.to_string(), "shutdown", "nosave"],
+        );
+        tokio::time::sleep(down).await;
+        let started = Command::new("bash")
+            .arg("scripts/services.sh")
+            .env("REDIS_PORT", port.to_string())
+            .output()?;
+        ensure!(
+            started.status.success(),
+            "scripts/services.sh failed: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        Ok(())
+    }
+
+    /// Kills the `spin up` that scripts/up.sh supervises (it starts it again).
+    pub fn kill_spin(state_dir: &Path) -> anyhow::Result<()> {
+        run("kill", &["-KILL", &spin_pid(state_dir)?.to_string()]);
+        Ok(())
+    }
+
+    /// The pid of the `spin up` that scripts/up.sh supervises (it restarts it, so read it
+    /// anew).
+    pub fn spin_pid(state_dir: &Path) -> anyhow::Result<u32> {
+        let file = state_dir.join("spin-up.pid");
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("{} (is scripts/up.sh running?)", file.display()))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("{} holds {text:?}", file.display()))
+    }
+
+    /// Runs a command, printing what went wrong rather than failing: a fault that could not
+    /// be caused shows in the figures.
+    pub fn run(program: &str, args: &[&str]) {
+        match Command::new(program).args(args).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("{program}: {e}"),
+        }
+    }
+}

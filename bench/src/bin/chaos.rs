@@ -13,18 +13,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{bail, ensure};
 use clap::Parser;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use ticketbuster_bench::{
-    BenchEvent, Buyer, DatabaseArg, PROGRESS_EVERY, count_in, http_url, progress, register_buyers,
-    retry_after, unfinished_orders,
+    BenchEvent, Buyer, DatabaseArg, PROGRESS_EVERY, count_in, faults, http_url, progress,
+    register_buyers, retry_after, unfinished_orders,
 };
 use tokio::sync::Mutex;
 
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         "nothing answers at {}; start scripts/up.sh first",
         args.url
     );
-    spin_pid(&args)?;
+    faults::spin_pid(&args.state_dir)?;
     let per_buyer = 2_000;
     let event = Arc::new(BenchEvent::create(&pool, args.buyers, per_buyer).await?);
     let buyers = Arc::new(register_buyers(&http, &args.url, args.buyers).await?);
@@ -148,20 +148,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     tokio::time::sleep(gap).await;
     progress!("stopping Redis for {} s", args.redis_down_seconds);
     let redis_stopped = started.elapsed().as_secs_f64();
-    run(
-        "redis-cli",
-        &["-p", &args.redis_port.to_string(), "shutdown", "nosave"],
-    );
-    tokio::time::sleep(Duration::from_secs(args.redis_down_seconds)).await;
-    let status = Command::new("bash")
-        .arg("scripts/services.sh")
-        .env("REDIS_PORT", args.redis_port.to_string())
-        .output()?;
-    ensure!(
-        status.status.success(),
-        "scripts/services.sh failed: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    faults::restart_redis(
+        args.redis_port,
+        Duration::from_secs(args.redis_down_seconds),
+    )
+    .await?;
     faults.push((
         "Redis stopped, started again",
         redis_stopped,
@@ -174,15 +165,15 @@ async fn main() -> anyhow::Result<ExitCode> {
     );
     tokio::time::sleep(gap).await;
     progress!("killing the Redis trigger's process");
-    let trigger = redis_trigger_pid(spin_pid(&args)?)?;
-    run("kill", &["-KILL", &trigger.to_string()]);
+    let trigger = redis_trigger_pid(faults::spin_pid(&args.state_dir)?)?;
+    faults::run("kill", &["-KILL", &trigger.to_string()]);
     let at = started.elapsed().as_secs_f64();
     faults.push(("Redis trigger process killed", at, at));
 
     progress!("killing spin in {} s", args.gap_seconds);
     tokio::time::sleep(gap).await;
     progress!("killing spin (scripts/up.sh starts it again)");
-    run("kill", &["-KILL", &spin_pid(&args)?.to_string()]);
+    faults::kill_spin(&args.state_dir)?;
     let last_fault = Instant::now();
     let at = started.elapsed().as_secs_f64();
     faults.push(("spin killed", at, at));
@@ -496,27 +487,6 @@ async fn event_delete(pool: &PgPool, event: Option<BenchEvent>) -> anyhow::Resul
         Some(event) => event.delete(pool).await,
         None => Ok(()),
     }
-}
-
-fn run(program: &str, args: &[&str]) {
-    match Command::new(program).args(args).output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => eprintln!(
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => eprintln!("{program}: {e}"),
-    }
-}
-
-/// The pid of the `spin up` that scripts/up.sh supervises (it restarts it, so read it anew).
-fn spin_pid(args: &Args) -> anyhow::Result<u32> {
-    let file = args.state_dir.join("spin-up.pid");
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("{} (is scripts/up.sh running?)", file.display()))?;
-    text.trim()
-        .parse()
-        .with_context(|| format!("{} holds {text:?}", file.display()))
 }
 
 /// The child of `spin` that runs the Redis trigger.

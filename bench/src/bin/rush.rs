@@ -12,6 +12,11 @@
 //! kind of hold, and the room's fairness: the rank correlation of admission order with
 //! arrival order in the pre-queue (0 when arriving early gains nothing) and with the
 //! room's shuffled order, and later arrivals admitted before earlier ones.
+//!
+//! With `--fault redis` or `--fault spin` each run also stops Redis for a few seconds, or
+//! kills spin (scripts/up.sh starts it again), while buyers wait and buy: buyers then ask
+//! again every second, as the web app does, and the answers of 500 and above and the
+//! failed connections are counted apart within the fault's window.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,7 +32,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use ticketbuster_bench::{
-    DatabaseArg, EXIT_STATUS, count_in, http_url, median, nearest_rank, progress,
+    DatabaseArg, EXIT_STATUS, count_in, faults, http_url, median, nearest_rank, progress,
 };
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::seat_status::{self, SeatStatus};
@@ -96,7 +101,37 @@ struct Args {
     /// Counted runs; the figures printed last are their medians.
     #[arg(long, default_value_t = 3, value_parser = count_in(1..=20))]
     runs: usize,
+    /// A fault caused in each run, `--fault-after-seconds` after the sales start: Redis
+    /// stopped for `--redis-down-seconds` and started again with scripts/services.sh, or
+    /// spin killed (scripts/up.sh starts it again). Run from the repository's root.
+    #[arg(long, value_enum)]
+    fault: Option<Fault>,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
+    fault_after_seconds: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    redis_down_seconds: u64,
+    /// Redis's port, for `--fault redis`.
+    #[arg(long, default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
+    redis_port: u16,
+    /// Where scripts/up.sh keeps spin's pid, for `--fault spin`.
+    #[arg(
+        long,
+        env = "TICKETBUSTER_STATE_DIR",
+        default_value = "/var/tmp/ticketbuster"
+    )]
+    state_dir: PathBuf,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Fault {
+    Redis,
+    Spin,
+}
+
+/// How long a buyer keeps asking again after answers of 500 and above or no answer.
+const RETRY_FOR: Duration = Duration::from_secs(90);
+/// Answers that fail this long after a fault ended still count as the fault's.
+const FAULT_GRACE: Duration = Duration::from_secs(5);
 
 fn share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -158,7 +193,9 @@ struct Tally {
     latencies: BTreeMap<Step, Vec<Duration>>,
     /// Hold tries and their `409`s, by kind and the answer's code.
     holds: BTreeMap<HoldKind, (usize, BTreeMap<String, usize>)>,
-    server_errors: usize,
+    /// When answers of 500 and above came, and requests that got no answer were sent.
+    server_errors: Vec<Duration>,
+    no_answers: Vec<Duration>,
     other_errors: BTreeMap<String, usize>,
     accepted_orders: Vec<String>,
     bought: usize,
@@ -214,18 +251,55 @@ impl Answer {
 }
 
 impl Rush {
+    /// Sends the request; after an answer of 500 or above, or none, asks again every
+    /// second as a client would, for up to [`RETRY_FOR`] (an order's idempotency key makes
+    /// that safe). `took` counts the retries.
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
-        let _permit = self.in_flight.acquire().await?;
         let began = Instant::now();
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        let took = began.elapsed();
-        if status.is_server_error() {
-            self.tally.lock().expect("tally").server_errors += 1;
+        loop {
+            let attempt = request
+                .try_clone()
+                .context("a request that can be sent again")?;
+            let sent_at = self.since_start();
+            let sent = {
+                let _permit = self.in_flight.acquire().await?;
+                match attempt.send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        response.bytes().await.map(|bytes| (status, bytes))
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let gave_up = began.elapsed() >= RETRY_FOR || *self.over.borrow();
+            match sent {
+                Ok((status, bytes)) if !status.is_server_error() || gave_up => {
+                    if status.is_server_error() {
+                        self.tally
+                            .lock()
+                            .expect("tally")
+                            .server_errors
+                            .push(sent_at);
+                    }
+                    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    let took = began.elapsed();
+                    return Ok(Answer { status, body, took });
+                }
+                Ok(_) => self
+                    .tally
+                    .lock()
+                    .expect("tally")
+                    .server_errors
+                    .push(sent_at),
+                Err(e) => {
+                    self.tally.lock().expect("tally").no_answers.push(sent_at);
+                    if gave_up {
+                        return Err(e.into());
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer { status, body, took })
     }
 
     fn since_start(&self) -> Duration {
@@ -775,6 +849,16 @@ fn queue_jumps(late: &[(Duration, Duration, i64)]) -> usize {
     jumps
 }
 
+/// When a fault was caused (seconds after the sales start) and what buyers met within its
+/// window (until [`FAULT_GRACE`] after it ended).
+struct FaultFigures {
+    fault: Fault,
+    began: f64,
+    ended: f64,
+    server_errors: usize,
+    no_answers: usize,
+}
+
 /// A run's figures.
 struct RunFigures {
     sold_out_after: Option<Duration>,
@@ -783,7 +867,10 @@ struct RunFigures {
     accepted: usize,
     lost: i64,
     failed_orders: i64,
+    /// Answers of 500 and above, and requests with no answer, outside the fault's window.
     server_errors: usize,
+    no_answers: usize,
+    fault: Option<FaultFigures>,
     steps: BTreeMap<Step, (f64, f64, usize)>,
     completed_p50_ms: f64,
     completed_p99_ms: f64,
@@ -818,14 +905,21 @@ impl RunFigures {
         );
         println!(
             "{name}: {sold_out}; {} of {CAPACITY} seats sold, {} sold twice; \
-             {} orders accepted, {} lost, {} FAILED; {} answers ≥ 500",
+             {} orders accepted, {} lost, {} FAILED; {} answers ≥ 500 and {} requests unanswered outside a fault",
             self.sold,
             self.sold_twice,
             self.accepted,
             self.lost,
             self.failed_orders,
-            self.server_errors
+            self.server_errors,
+            self.no_answers
         );
+        if let Some(fault) = &self.fault {
+            println!(
+                "{name}: fault {:?} from {:.1} s to {:.1} s after the sales start: {} answers ≥ 500 and {} requests unanswered within it (asked again)",
+                fault.fault, fault.began, fault.ended, fault.server_errors, fault.no_answers
+            );
+        }
         println!(
             "{name}: {} admitted, {} bought, {} gave up after their tries",
             self.admitted, self.bought, self.gave_up
@@ -865,6 +959,48 @@ fn percentiles(mut values: Vec<Duration>) -> (f64, f64, usize) {
         (0.0, 0.0, 0)
     } else {
         (ms(0.50), ms(0.99), values.len())
+    }
+}
+
+/// A fault to cause at a given moment, and what it needs.
+struct Cause {
+    fault: Fault,
+    at: Instant,
+    redis_port: u16,
+    redis_down: Duration,
+    state_dir: PathBuf,
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Cause {
+    /// Causes the fault at its moment; returns it with when it began and when the stack
+    /// was whole again.
+    async fn run(self) -> anyhow::Result<(Fault, Instant, Instant)> {
+        tokio::time::sleep_until(self.at.into()).await;
+        let began = Instant::now();
+        match self.fault {
+            Fault::Redis => {
+                progress!("stopping Redis for {} s", self.redis_down.as_secs());
+                faults::restart_redis(self.redis_port, self.redis_down).await?;
+            }
+            Fault::Spin => {
+                progress!("killing spin (scripts/up.sh starts it again)");
+                faults::kill_spin(&self.state_dir)?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                while ticketbuster_bench::ensure_up(&self.http, &self.url)
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+        progress!(
+            "the fault ended after {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+        Ok((self.fault, began, Instant::now()))
     }
 }
 
@@ -937,6 +1073,19 @@ async fn run_once(
         })
         .collect();
 
+    let fault = args.fault.map(|fault| {
+        let cause = Cause {
+            fault,
+            at: sales_start + Duration::from_secs(args.fault_after_seconds),
+            redis_port: args.redis_port,
+            redis_down: Duration::from_secs(args.redis_down_seconds),
+            state_dir: args.state_dir.clone(),
+            http: http.clone(),
+            url: args.url.clone(),
+        };
+        tokio::spawn(cause.run())
+    });
+
     let limit = Duration::from_secs(args.limit_seconds);
     let mut sold_out_after = None;
     let mut last_progress = Instant::now();
@@ -959,6 +1108,13 @@ async fn run_once(
             last_progress = Instant::now();
         }
     }
+    let fault = match fault {
+        Some(task) => {
+            let (fault, began, ended) = task.await.context("the fault's task")??;
+            Some((fault, began - start, ended - start))
+        }
+        None => None,
+    };
     over_tx.send_replace(true);
     for buyer in futures_util::future::join_all(buyers).await {
         buyer.context("a buyer's task")?;
@@ -971,7 +1127,7 @@ async fn run_once(
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let figures = outcome(pool, event_id, sold_out_after, &rush).await;
+    let figures = outcome(pool, event_id, sold_out_after, fault, &rush).await;
     remove_leftovers(pool).await?;
     figures
 }
@@ -981,9 +1137,25 @@ async fn outcome(
     pool: &PgPool,
     event_id: i64,
     sold_out_after: Option<Duration>,
+    fault: Option<(Fault, Duration, Duration)>,
     rush: &Rush,
 ) -> anyhow::Result<RunFigures> {
     let tally = std::mem::take(&mut *rush.tally.lock().expect("tally"));
+    let within = |at: &&Duration| {
+        fault.is_some_and(|(_, began, ended)| began <= **at && **at <= ended + FAULT_GRACE)
+    };
+    let (server_errors_within, server_errors): (Vec<&Duration>, Vec<&Duration>) =
+        tally.server_errors.iter().partition(within);
+    let (no_answers_within, no_answers): (Vec<&Duration>, Vec<&Duration>) =
+        tally.no_answers.iter().partition(within);
+    let sales_start = rush.sales_start - rush.start;
+    let fault = fault.map(|(fault, began, ended)| FaultFigures {
+        fault,
+        began: began.as_secs_f64() - sales_start.as_secs_f64(),
+        ended: ended.as_secs_f64() - sales_start.as_secs_f64(),
+        server_errors: server_errors_within.len(),
+        no_answers: no_answers_within.len(),
+    });
     let (_, _, sold) = seat_counts(pool, event_id).await?;
     let sold_twice = ticketbuster_bench::seats_sold_twice(pool, event_id).await?;
     let accepted: Vec<uuid::Uuid> = tally
@@ -1032,7 +1204,9 @@ async fn outcome(
         accepted: accepted.len(),
         lost,
         failed_orders,
-        server_errors: tally.server_errors,
+        server_errors: server_errors.len(),
+        no_answers: no_answers.len(),
+        fault,
         steps: Step::ALL
             .iter()
             .filter_map(|step| {
@@ -1102,13 +1276,14 @@ async fn main() -> anyhow::Result<()> {
     let med = |pick: &dyn Fn(&RunFigures) -> f64| median(runs.iter().map(pick).collect());
     println!(
         "median of {}: sold out after {:.1} s (inf: not within --limit-seconds); seats sold {:.0} of {CAPACITY}; sold twice {:.0}; \
-         accepted orders lost {:.0}; answers ≥ 500 {:.0}",
+         accepted orders lost {:.0}; answers ≥ 500 {:.0} and requests unanswered {:.0} outside a fault",
         args.runs,
         med(&|r| r.sold_out_after.map_or(f64::INFINITY, |d| d.as_secs_f64())),
         med(&|r| r.sold as f64),
         med(&|r| r.sold_twice as f64),
         med(&|r| r.lost as f64),
         med(&|r| r.server_errors as f64),
+        med(&|r| r.no_answers as f64),
     );
     for step in Step::ALL {
         println!(
@@ -1144,10 +1319,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let broken = runs
         .iter()
-        .any(|r| r.sold_twice > 0 || r.lost > 0 || r.server_errors > 0);
+        .any(|r| r.sold_twice > 0 || r.lost > 0 || r.server_errors > 0 || r.no_answers > 0);
     if broken {
         bail!(
-            "a guarantee failed: seats sold twice, accepted orders lost, or answers ≥ 500 (see above)"
+            "a guarantee failed: seats sold twice, accepted orders lost, or answers ≥ 500 or none outside a fault (see above)"
         );
     }
     Ok(())

@@ -253,9 +253,10 @@ impl Answer {
 impl Rush {
     /// Sends the request; after an answer of 500 or above, or none, asks again every
     /// second as a client would, for up to [`RETRY_FOR`] (an order's idempotency key makes
-    /// that safe). `took` counts the retries.
+    /// that safe). `took` runs from the first time the request went (not from the wait for
+    /// a slot) and counts the retries.
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
-        let began = Instant::now();
+        let mut first_sent = None;
         loop {
             let attempt = request
                 .try_clone()
@@ -263,6 +264,7 @@ impl Rush {
             let sent_at = self.since_start();
             let sent = {
                 let _permit = self.in_flight.acquire().await?;
+                first_sent.get_or_insert_with(Instant::now);
                 match attempt.send().await {
                     Ok(response) => {
                         let status = response.status();
@@ -271,6 +273,7 @@ impl Rush {
                     Err(e) => Err(e),
                 }
             };
+            let began = first_sent.unwrap_or_else(Instant::now);
             let gave_up = began.elapsed() >= RETRY_FOR || *self.over.borrow();
             match sent {
                 Ok((status, bytes)) if !status.is_server_error() || gave_up => {

@@ -557,11 +557,26 @@ mod tests {
 /// Faults caused on the machine of scripts/up.sh, for the benchmarks that prove the stack
 /// survives them. Run from the repository's root.
 pub mod faults {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::Duration;
 
     use anyhow::{Context, ensure};
+
+    /// Where the faults are caused: the Redis and the `spin up` of scripts/up.sh.
+    #[derive(Debug, Clone, clap::Args)]
+    pub struct Targets {
+        /// Redis's port (stopped with redis-cli, started with scripts/services.sh).
+        #[arg(long, default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
+        pub redis_port: u16,
+        /// Where scripts/up.sh keeps spin's pid (`spin-up.pid`).
+        #[arg(
+            long,
+            env = "TICKETBUSTER_STATE_DIR",
+            default_value = "/var/tmp/ticketbuster"
+        )]
+        pub state_dir: PathBuf,
+    }
 
     /// Stops the Redis on `port` (`SHUTDOWN`: it writes its append-only file), waits
     /// `down`, and starts it again with scripts/services.sh.

@@ -12,7 +12,6 @@
 //!     cargo run --release -p ticketbuster-bench --bin chaos
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,16 +51,8 @@ struct Args {
     /// Buyers placing orders at once.
     #[arg(long, default_value_t = 16, value_parser = count_in(1..=1_000))]
     buyers: usize,
-    /// Redis's port (stopped with redis-cli, started with scripts/services.sh).
-    #[arg(long, default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
-    redis_port: u16,
-    /// Where scripts/up.sh keeps spin's pid (`spin-up.pid`).
-    #[arg(
-        long,
-        env = "TICKETBUSTER_STATE_DIR",
-        default_value = "/var/tmp/ticketbuster"
-    )]
-    state_dir: PathBuf,
+    #[command(flatten)]
+    targets: faults::Targets,
     /// How long Redis stays down.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     redis_down_seconds: u64,
@@ -108,7 +99,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         "nothing answers at {}; start scripts/up.sh first",
         args.url
     );
-    faults::spin_pid(&args.state_dir)?;
+    faults::spin_pid(&args.targets.state_dir)?;
     let per_buyer = 2_000;
     let event = Arc::new(BenchEvent::create(&pool, args.buyers, per_buyer).await?);
     let buyers = Arc::new(register_buyers(&http, &args.url, args.buyers).await?);
@@ -149,7 +140,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     progress!("stopping Redis for {} s", args.redis_down_seconds);
     let redis_stopped = started.elapsed().as_secs_f64();
     faults::restart_redis(
-        args.redis_port,
+        args.targets.redis_port,
         Duration::from_secs(args.redis_down_seconds),
     )
     .await?;
@@ -165,7 +156,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     );
     tokio::time::sleep(gap).await;
     progress!("killing the Redis trigger's process");
-    let trigger = redis_trigger_pid(faults::spin_pid(&args.state_dir)?)?;
+    let trigger = redis_trigger_pid(faults::spin_pid(&args.targets.state_dir)?)?;
     faults::run("kill", &["-KILL", &trigger.to_string()]);
     let at = started.elapsed().as_secs_f64();
     faults.push(("Redis trigger process killed", at, at));
@@ -173,7 +164,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     progress!("killing spin in {} s", args.gap_seconds);
     tokio::time::sleep(gap).await;
     progress!("killing spin (scripts/up.sh starts it again)");
-    faults::kill_spin(&args.state_dir)?;
+    faults::kill_spin(&args.targets.state_dir)?;
     let last_fault = Instant::now();
     let at = started.elapsed().as_secs_f64();
     faults.push(("spin killed", at, at));

@@ -110,16 +110,8 @@ struct Args {
     fault_after_seconds: u64,
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
     redis_down_seconds: u64,
-    /// Redis's port, for `--fault redis`.
-    #[arg(long, default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
-    redis_port: u16,
-    /// Where scripts/up.sh keeps spin's pid, for `--fault spin`.
-    #[arg(
-        long,
-        env = "TICKETBUSTER_STATE_DIR",
-        default_value = "/var/tmp/ticketbuster"
-    )]
-    state_dir: PathBuf,
+    #[command(flatten)]
+    targets: faults::Targets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -969,9 +961,8 @@ fn percentiles(mut values: Vec<Duration>) -> (f64, f64, usize) {
 struct Cause {
     fault: Fault,
     at: Instant,
-    redis_port: u16,
+    targets: faults::Targets,
     redis_down: Duration,
-    state_dir: PathBuf,
     http: reqwest::Client,
     url: String,
 }
@@ -985,11 +976,11 @@ impl Cause {
         match self.fault {
             Fault::Redis => {
                 progress!("stopping Redis for {} s", self.redis_down.as_secs());
-                faults::restart_redis(self.redis_port, self.redis_down).await?;
+                faults::restart_redis(self.targets.redis_port, self.redis_down).await?;
             }
             Fault::Spin => {
                 progress!("killing spin (scripts/up.sh starts it again)");
-                faults::kill_spin(&self.state_dir)?;
+                faults::kill_spin(&self.targets.state_dir)?;
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 while ticketbuster_bench::ensure_up(&self.http, &self.url)
                     .await
@@ -1080,9 +1071,8 @@ async fn run_once(
         let cause = Cause {
             fault,
             at: sales_start + Duration::from_secs(args.fault_after_seconds),
-            redis_port: args.redis_port,
+            targets: args.targets.clone(),
             redis_down: Duration::from_secs(args.redis_down_seconds),
-            state_dir: args.state_dir.clone(),
             http: http.clone(),
             url: args.url.clone(),
         };

@@ -90,7 +90,9 @@ describe("the waiting page", () => {
       join.mockResolvedValue({ event_id: 7, state: "waiting", number: 9, admitted_through: 2, position: 7, admit_per_minute: 60, estimated_wait_seconds: 7 });
       app();
       expect(await screen.findByRole("alert")).toBeTruthy();
-      await act(() => vi.advanceTimersByTimeAsync(5_000));
+      await act(async () => {
+        await vi.advanceTimersByTimeAsync(5_000);
+      });
       expect(await screen.findByText("7")).toBeTruthy();
       expect(screen.queryByRole("alert")).toBeNull();
       expect(join).toHaveBeenCalledTimes(2);

@@ -36,8 +36,11 @@ const LAYOUT_TTL_MS: i64 = 2_000;
 /// A layout stored under its version never changes; this only bounds how long the
 /// key-value store keeps a version nobody asks for.
 const VERSIONED_LAYOUT_TTL_MS: i64 = 24 * 3_600 * 1_000;
-/// How long after its expiry an entry may still be served while one request rebuilds it.
-const STALE_GRACE_MS: i64 = 5_000;
+/// How long after its expiry an entry may still be served while one request rebuilds it:
+/// long enough to cover a lull, so that the burst after it is not a stampede either. Only
+/// the requests in flight while the rebuild runs (tens of milliseconds) see the old entry;
+/// changes that must show at once (seats sold or freed) drop the entry instead.
+const STALE_GRACE_MS: i64 = 60_000;
 /// How long the request rebuilding a stale entry has before another may try; a rebuild
 /// takes tens of milliseconds.
 const REFRESH_LEASE_MS: i64 = 500;

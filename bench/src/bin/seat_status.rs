@@ -2,7 +2,9 @@
 //! its size on the wire, then requests/s and p99 latency under wrk, as a browser first
 //! loads it (`Accept-Encoding: br, gzip`: a 200) and as it polls it (`If-None-Match` with
 //! the current ETag: a 304), against the event's detail (`GET /api/events/{id}`, a cached
-//! JSON answer of the same component) measured in the same run.
+//! JSON answer of the same component) and against the floor, the same component answering
+//! without any I/O (a 404 for a document that does not exist), both measured in the same
+//! run.
 //!
 //!   cargo run --release -p ticketbuster-bench --bin seat_status -- \
 //!       --url http://127.0.0.1:3000 --event 1 --connections 32 --seconds 10 --runs 3
@@ -19,9 +21,10 @@ use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, ETAG, IF_NONE_MATCH};
 use ticketbuster_bench::{EXIT_STATUS, count_in, ensure_up, http_url, median, progress};
 
 /// The seat-status document's size on the wire and its requests/s and p99 under wrk, for
-/// loads (200) and polls (304), against the event's detail in the same run.
+/// loads (200) and polls (304), against the event's detail and the floor (the same
+/// component answering a 404 without any I/O) in the same run.
 ///
-/// The three kinds of request take turns within each run, so that the ratio of each to the
+/// The four kinds of request take turns within each run, so that the ratio of each to the
 /// reference compares like with like; the medians of the runs are printed last, with the
 /// targets they meet or miss.
 #[derive(Parser)]
@@ -65,6 +68,8 @@ struct Kind {
     name: &'static str,
     path: String,
     headers: Vec<String>,
+    /// Whether an answer other than 2xx or 3xx is a failure (not for the floor's 404s).
+    must_succeed: bool,
 }
 
 #[tokio::main]
@@ -120,16 +125,25 @@ async fn main() -> anyhow::Result<()> {
             name: "load (200)",
             path: status_path.clone(),
             headers: vec![accept.clone()],
+            must_succeed: true,
         },
         Kind {
             name: "poll (304)",
             path: status_path,
             headers: vec![accept.clone(), format!("{IF_NONE_MATCH}: {etag}")],
+            must_succeed: true,
+        },
+        Kind {
+            name: "floor: no I/O (404)",
+            path: format!("/api/events/{}/no-such-document", args.event),
+            headers: vec![accept.clone()],
+            must_succeed: false,
         },
         Kind {
             name: "reference: event detail",
             path: format!("/api/events/{}", args.event),
             headers: vec![accept],
+            must_succeed: true,
         },
     ];
     progress!("warm-up, {WARM_UP_SECONDS} s of each kind (not counted)");
@@ -139,7 +153,10 @@ async fn main() -> anyhow::Result<()> {
     let mut measured: Vec<Vec<WrkFigures>> = vec![Vec::new(); kinds.len()];
     for run in 1..=args.runs {
         for (kind, figures) in kinds.iter().zip(&mut measured) {
-            let run_figures = wrk(&args, kind, args.seconds)?;
+            let mut run_figures = wrk(&args, kind, args.seconds)?;
+            if !kind.must_succeed {
+                run_figures.failures = 0;
+            }
             progress!(
                 "run {run}, {}: {:.0} requests/s, p99 {:.1} ms, {} failed",
                 kind.name,

@@ -253,17 +253,18 @@ impl Rush {
             let attempt = request
                 .try_clone()
                 .context("a request that can be sent again")?;
-            let sent_at = self.since_start();
-            let sent = {
+            let (sent_at, sent) = {
                 let _permit = self.in_flight.acquire().await?;
+                let sent_at = self.since_start();
                 first_sent.get_or_insert_with(Instant::now);
-                match attempt.send().await {
+                let sent = match attempt.send().await {
                     Ok(response) => {
                         let status = response.status();
                         response.bytes().await.map(|bytes| (status, bytes))
                     }
                     Err(e) => Err(e),
-                }
+                };
+                (sent_at, sent)
             };
             let began = first_sent.unwrap_or_else(Instant::now);
             let gave_up = began.elapsed() >= RETRY_FOR || *self.over.borrow();
@@ -287,7 +288,16 @@ impl Rush {
                     .server_errors
                     .push(sent_at),
                 Err(e) => {
-                    self.tally.lock().expect("tally").no_answers.push(sent_at);
+                    let kind = if e.is_timeout() {
+                        "timed out"
+                    } else if e.is_connect() {
+                        "no connection"
+                    } else {
+                        "connection lost"
+                    };
+                    let mut tally = self.tally.lock().expect("tally");
+                    tally.no_answers.push(sent_at);
+                    tally.error(format!("no answer: {kind}"));
                     if gave_up {
                         return Err(e.into());
                     }
@@ -968,8 +978,8 @@ struct Cause {
 }
 
 impl Cause {
-    /// Causes the fault at its moment; returns it with when it began and when the stack
-    /// was whole again.
+    /// Causes the fault at its moment; returns it with when it began and when the app
+    /// answered again.
     async fn run(self) -> anyhow::Result<(Fault, Instant, Instant)> {
         tokio::time::sleep_until(self.at.into()).await;
         let began = Instant::now();
@@ -982,13 +992,14 @@ impl Cause {
                 progress!("killing spin (scripts/up.sh starts it again)");
                 faults::kill_spin(&self.targets.state_dir)?;
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                while ticketbuster_bench::ensure_up(&self.http, &self.url)
-                    .await
-                    .is_err()
-                {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
             }
+        }
+        // Spin's Redis trigger ends spin when Redis goes away; scripts/up.sh starts it again.
+        while ticketbuster_bench::ensure_up(&self.http, &self.url)
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         progress!(
             "the fault ended after {:.1} s",
@@ -1141,6 +1152,13 @@ async fn outcome(
         tally.server_errors.iter().partition(within);
     let (no_answers_within, no_answers): (Vec<&Duration>, Vec<&Duration>) =
         tally.no_answers.iter().partition(within);
+    if let (Some(first), Some(last)) = (no_answers.iter().min(), no_answers.iter().max()) {
+        progress!(
+            "requests unanswered outside a fault: from {:.1} s to {:.1} s after the start",
+            first.as_secs_f64(),
+            last.as_secs_f64()
+        );
+    }
     let sales_start = rush.sales_start - rush.start;
     let fault = fault.map(|(fault, began, ended)| FaultFigures {
         fault,

@@ -185,7 +185,7 @@ struct Tally {
     latencies: BTreeMap<Step, Vec<Duration>>,
     /// Hold tries and their `409`s, by kind and the answer's code.
     holds: BTreeMap<HoldKind, (usize, BTreeMap<String, usize>)>,
-    /// When answers of 500 and above came, and requests that got no answer were sent.
+    /// When answers of 500 and above came, and when requests failed without one.
     server_errors: Vec<Duration>,
     no_answers: Vec<Duration>,
     other_errors: BTreeMap<String, usize>,
@@ -253,40 +253,34 @@ impl Rush {
             let attempt = request
                 .try_clone()
                 .context("a request that can be sent again")?;
-            let (sent_at, sent) = {
+            let sent = {
                 let _permit = self.in_flight.acquire().await?;
-                let sent_at = self.since_start();
                 first_sent.get_or_insert_with(Instant::now);
-                let sent = match attempt.send().await {
+                match attempt.send().await {
                     Ok(response) => {
                         let status = response.status();
                         response.bytes().await.map(|bytes| (status, bytes))
                     }
                     Err(e) => Err(e),
-                };
-                (sent_at, sent)
+                }
             };
+            // A failure belongs to a fault when it came during it, whenever it was sent.
+            let failed_at = self.since_start();
             let began = first_sent.unwrap_or_else(Instant::now);
             let gave_up = began.elapsed() >= RETRY_FOR || *self.over.borrow();
             match sent {
-                Ok((status, bytes)) if !status.is_server_error() || gave_up => {
-                    if status.is_server_error() {
-                        self.tally
-                            .lock()
-                            .expect("tally")
-                            .server_errors
-                            .push(sent_at);
-                    }
+                Ok((status, bytes)) => {
                     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    let took = began.elapsed();
-                    return Ok(Answer { status, body, took });
+                    if status.is_server_error() {
+                        let mut tally = self.tally.lock().expect("tally");
+                        tally.server_errors.push(failed_at);
+                        tally.error(format!("{status}: {}", body["error"]["code"]));
+                    }
+                    if !status.is_server_error() || gave_up {
+                        let took = began.elapsed();
+                        return Ok(Answer { status, body, took });
+                    }
                 }
-                Ok(_) => self
-                    .tally
-                    .lock()
-                    .expect("tally")
-                    .server_errors
-                    .push(sent_at),
                 Err(e) => {
                     let kind = if e.is_timeout() {
                         "timed out"
@@ -296,7 +290,7 @@ impl Rush {
                         "connection lost"
                     };
                     let mut tally = self.tally.lock().expect("tally");
-                    tally.no_answers.push(sent_at);
+                    tally.no_answers.push(failed_at);
                     tally.error(format!("no answer: {kind}"));
                     if gave_up {
                         return Err(e.into());

@@ -248,25 +248,25 @@ impl Rush {
     /// that safe). `took` runs from the first time the request went (not from the wait for
     /// a slot) and counts the retries.
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
-        let mut first_sent = None;
+        let mut first_sent: Option<Instant> = None;
         loop {
             let attempt = request
                 .try_clone()
                 .context("a request that can be sent again")?;
-            let sent = {
+            let (began, sent) = {
                 let _permit = self.in_flight.acquire().await?;
-                first_sent.get_or_insert_with(Instant::now);
-                match attempt.send().await {
+                let began = *first_sent.get_or_insert_with(Instant::now);
+                let sent = match attempt.send().await {
                     Ok(response) => {
                         let status = response.status();
                         response.bytes().await.map(|bytes| (status, bytes))
                     }
                     Err(e) => Err(e),
-                }
+                };
+                (began, sent)
             };
             // A failure belongs to a fault when it came during it, whenever it was sent.
             let failed_at = self.since_start();
-            let began = first_sent.unwrap_or_else(Instant::now);
             let gave_up = began.elapsed() >= RETRY_FOR || *self.over.borrow();
             match sent {
                 Ok((status, bytes)) => {

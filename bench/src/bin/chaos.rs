@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure};
+use anyhow::bail;
 use clap::Parser;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use ticketbuster_bench::{
-    BenchEvent, Buyer, DatabaseArg, PROGRESS_EVERY, count_in, faults, http_url, progress,
-    register_buyers, retry_after, unfinished_orders,
+    BenchEvent, Buyer, DatabaseArg, PROGRESS_EVERY, count_in, ensure_up, faults, http_url,
+    progress, register_buyers, retry_after, unfinished_orders,
 };
 use tokio::sync::Mutex;
 
@@ -91,14 +91,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    ensure!(
-        http.get(format!("{}/api/health", args.url))
-            .send()
-            .await
-            .is_ok(),
-        "nothing answers at {}; start scripts/up.sh first",
-        args.url
-    );
+    ensure_up(&http, &args.url).await?;
     faults::spin_pid(&args.targets.state_dir)?;
     let per_buyer = 2_000;
     let event = Arc::new(BenchEvent::create(&pool, args.buyers, per_buyer).await?);

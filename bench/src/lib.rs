@@ -569,13 +569,33 @@ pub mod faults {
         /// Redis's port (stopped with redis-cli, started with scripts/services.sh).
         #[arg(long, default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
         pub redis_port: u16,
-        /// Where scripts/up.sh keeps spin's pid (`spin-up.pid`).
+        /// Where scripts/up.sh keeps its spins' pids (`spin-up.pid`, `spin-worker.pid`).
         #[arg(
             long,
             env = "TICKETBUSTER_STATE_DIR",
             default_value = "/var/tmp/ticketbuster"
         )]
         pub state_dir: PathBuf,
+    }
+
+    /// The two `spin up`s that scripts/up.sh supervises (and starts again when they end).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Spin {
+        /// The HTTP app.
+        App,
+        /// The order worker, alone with its Redis trigger.
+        Worker,
+    }
+
+    impl Spin {
+        pub const BOTH: [Spin; 2] = [Spin::App, Spin::Worker];
+
+        fn pid_file(self) -> &'static str {
+            match self {
+                Spin::App => "spin-up.pid",
+                Spin::Worker => "spin-worker.pid",
+            }
+        }
     }
 
     /// Stops the Redis on `port` (`SHUTDOWN`: it writes its append-only file), waits
@@ -598,16 +618,18 @@ pub mod faults {
         Ok(())
     }
 
-    /// Kills the `spin up` that scripts/up.sh supervises (it starts it again).
-    pub fn kill_spin(state_dir: &Path) -> anyhow::Result<()> {
-        run("kill", &["-KILL", &spin_pid(state_dir)?.to_string()]);
+    /// Kills both spins at once, as a crash of their host would.
+    pub fn kill_spins(state_dir: &Path) -> anyhow::Result<()> {
+        for spin in Spin::BOTH {
+            run("kill", &["-KILL", &spin_pid(state_dir, spin)?.to_string()]);
+        }
         Ok(())
     }
 
-    /// The pid of the `spin up` that scripts/up.sh supervises (it restarts it, so read it
-    /// anew).
-    pub fn spin_pid(state_dir: &Path) -> anyhow::Result<u32> {
-        let file = state_dir.join("spin-up.pid");
+    /// The pid of one of the spins that scripts/up.sh supervises (it restarts them, so
+    /// read it anew).
+    pub fn spin_pid(state_dir: &Path, spin: Spin) -> anyhow::Result<u32> {
+        let file = state_dir.join(spin.pid_file());
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("{} (is scripts/up.sh running?)", file.display()))?;
         text.trim()

@@ -1,9 +1,10 @@
 //! Chaos against the stack of `scripts/up.sh`: orders flow while Redis is stopped and
-//! started again, then the Redis trigger's process is killed, then `spin` itself. Every
-//! accepted order must end COMPLETED or FAILED within `--settle-seconds` of the last
-//! fault, no seat may be sold twice, and `/api/health/ready` must say degraded while no
-//! worker listened. It prints the counts and exits with status 3 when a guarantee failed
-//! (1 when it could not run, 2 for bad arguments).
+//! started again, then the Redis trigger's process is killed, then both spins (the HTTP
+//! app and the order worker). Every accepted order must end COMPLETED or FAILED within
+//! `--settle-seconds` of the last fault, no seat may be sold twice, and
+//! `/api/health/ready` must say degraded while no worker listened. It prints the counts
+//! and exits with status 3 when a guarantee failed (1 when it could not run, 2 for bad
+//! arguments).
 //!
 //! It needs the machine of `scripts/up.sh` (it stops Redis with `redis-cli`, starts it
 //! with `scripts/services.sh`, and finds spin through up.sh's pid file), and it is best
@@ -28,7 +29,7 @@ use ticketbuster_bench::{
 use tokio::sync::Mutex;
 
 /// Faults under load against scripts/up.sh: Redis stopped and started, the Redis
-/// trigger's process killed, then spin killed.
+/// trigger's process killed, then both spins killed.
 ///
 /// Buyers hold seats and order them throughout. Afterwards every accepted order must be
 /// COMPLETED or FAILED within `--settle-seconds` of the last fault, no seat may be sold
@@ -92,7 +93,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         .timeout(Duration::from_secs(5))
         .build()?;
     ensure_up(&http, &args.url).await?;
-    faults::spin_pid(&args.targets.state_dir)?;
+    for spin in faults::Spin::BOTH {
+        faults::spin_pid(&args.targets.state_dir, spin)?;
+    }
     let per_buyer = 2_000;
     let event = Arc::new(BenchEvent::create(&pool, args.buyers, per_buyer).await?);
     let buyers = Arc::new(register_buyers(&http, &args.url, args.buyers).await?);
@@ -149,18 +152,21 @@ async fn main() -> anyhow::Result<ExitCode> {
     );
     tokio::time::sleep(gap).await;
     progress!("killing the Redis trigger's process");
-    let trigger = redis_trigger_pid(faults::spin_pid(&args.targets.state_dir)?)?;
+    let trigger = redis_trigger_pid(faults::spin_pid(
+        &args.targets.state_dir,
+        faults::Spin::Worker,
+    )?)?;
     faults::run("kill", &["-KILL", &trigger.to_string()]);
     let at = started.elapsed().as_secs_f64();
     faults.push(("Redis trigger process killed", at, at));
 
-    progress!("killing spin in {} s", args.gap_seconds);
+    progress!("killing both spins in {} s", args.gap_seconds);
     tokio::time::sleep(gap).await;
-    progress!("killing spin (scripts/up.sh starts it again)");
-    faults::kill_spin(&args.targets.state_dir)?;
+    progress!("killing both spins, the app and the worker (scripts/up.sh starts them again)");
+    faults::kill_spins(&args.targets.state_dir)?;
     let last_fault = Instant::now();
     let at = started.elapsed().as_secs_f64();
-    faults.push(("spin killed", at, at));
+    faults.push(("both spins killed", at, at));
 
     tokio::time::sleep(Duration::from_secs(5)).await;
     stop.store(true, Ordering::Relaxed);

@@ -14,9 +14,10 @@
 //! room's shuffled order, and later arrivals admitted before earlier ones.
 //!
 //! With `--fault redis` or `--fault spin` each run also stops Redis for a few seconds, or
-//! kills spin (scripts/up.sh starts it again), while buyers wait and buy: buyers then ask
-//! again every second, as the web app does, and the answers of 500 and above and the
-//! failed connections are counted apart within the fault's window.
+//! kills both spins, the app and the worker (scripts/up.sh starts them again), while
+//! buyers wait and buy: buyers then ask again every second, as the web app does, and the
+//! answers of 500 and above and the failed connections are counted apart within the
+//! fault's window.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -103,7 +104,7 @@ struct Args {
     runs: usize,
     /// A fault caused in each run, `--fault-after-seconds` after the sales start: Redis
     /// stopped for `--redis-down-seconds` and started again with scripts/services.sh, or
-    /// spin killed (scripts/up.sh starts it again). Run from the repository's root.
+    /// both spins killed (scripts/up.sh starts them again). Run from the repository's root.
     #[arg(long, value_enum)]
     fault: Option<Fault>,
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -983,12 +984,13 @@ impl Cause {
                 faults::restart_redis(self.targets.redis_port, self.redis_down).await?;
             }
             Fault::Spin => {
-                progress!("killing spin (scripts/up.sh starts it again)");
-                faults::kill_spin(&self.targets.state_dir)?;
+                progress!(
+                    "killing both spins, the app and the worker (scripts/up.sh starts them again)"
+                );
+                faults::kill_spins(&self.targets.state_dir)?;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        // Spin's Redis trigger ends spin when Redis goes away; scripts/up.sh starts it again.
         while ticketbuster_bench::ensure_up(&self.http, &self.url)
             .await
             .is_err()

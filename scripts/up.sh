@@ -104,11 +104,11 @@ watchdog() {
 in_own_session=(setsid bash -c 'echo -10 2>/dev/null >/proc/self/autogroup; exec "$@"' own-session)
 
 # supervise NAME PID_FILE COMMAND...: runs COMMAND in a session of its own, keeps its pid
-# in PID_FILE, and starts it again 1 s after it exits, until this loop gets TERM.
+# in PID_FILE, and starts it again 1 s after it exits, until this loop gets INT or TERM.
 supervise() {
   local name=$1 pid_file=$2 pid=""
   shift 2
-  trap 'kill "$pid" 2>/dev/null; rm -f "$pid_file"; exit 0' TERM
+  trap 'kill "$pid" 2>/dev/null; rm -f "$pid_file"; exit 0' INT TERM
   while true; do
     "${in_own_session[@]}" "$@" &
     pid=$!
@@ -132,7 +132,18 @@ worker_loop=$!
 watchdog &
 watchdog_pid=$!
 
-trap 'kill "$app_loop" "$worker_loop" "$sidecar_pid" "$watchdog_pid" 2>/dev/null || true' EXIT
+# The loops end their spins on INT or TERM; these kills are for a spin a loop started
+# again just as it was told to stop.
+stop_all() {
+  kill "$app_loop" "$worker_loop" "$sidecar_pid" "$watchdog_pid" 2>/dev/null || true
+  sleep 0.5
+  local pid_file
+  for pid_file in "$app_pid_file" "$worker_pid_file"; do
+    kill "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null || true
+    rm -f "$pid_file"
+  done
+}
+trap stop_all EXIT
 trap 'exit 0' INT TERM
 echo "[up] TicketBuster on http://$listen, WebSockets on ws://$sidecar_listen/ws (Ctrl-C stops it)" >&2
 wait

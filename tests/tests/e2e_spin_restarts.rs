@@ -3,7 +3,9 @@
 //! - an order whose after-response work dies with spin waits, PENDING, until the next
 //!   scheduled call of the jobs route settles it;
 //! - a rotation of the token secret, as docs/operations.md tells it: tokens under the old
-//!   secret work while it is `jwt_secret_previous`, and stop when it is dropped.
+//!   secret work while it is `jwt_secret_previous`, and stop when it is dropped;
+//! - the seat status answering at once while Redis is down (503) and once it is back
+//!   (Spin's key-value store on Redis waits up to a minute before it reconnects).
 //!
 //! scripts/e2e.sh runs them (with `--ignored`) with the database, Redis and the Spin
 //! variables set. Nothing here is mocked: real spin, PostgreSQL and Redis.
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use ticketbuster_tests::PrivateRedis;
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("scripts/e2e.sh sets {name}"))
@@ -28,12 +31,17 @@ struct Spin {
 
 impl Spin {
     async fn start(http: &reqwest::Client) -> Self {
-        Self::start_with(http, &[]).await
+        Self::start_with(http, &[], &[]).await
     }
 
-    /// With these Spin variables (`SPIN_VARIABLE_<NAME>`) besides the suite's, on a free
-    /// loopback port of its own, logging to `$E2E_SPIN_LOG_DIR/spin-<port>.log`.
-    async fn start_with(http: &reqwest::Client, variables: &[(&str, &str)]) -> Self {
+    /// With these Spin variables (`SPIN_VARIABLE_<NAME>`) besides the suite's and these
+    /// flags of `spin up`, on a free loopback port of its own, logging to
+    /// `$E2E_SPIN_LOG_DIR/spin-<port>.log`.
+    async fn start_with(
+        http: &reqwest::Client,
+        variables: &[(&str, &str)],
+        flags: &[&str],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -53,6 +61,7 @@ impl Spin {
                 "--listen",
                 &listen,
             ])
+            .args(flags)
             // Placing an order then needs no Redis, so a paused Redis holds only the
             // after-response work back.
             .env("SPIN_VARIABLE_RATE_LIMIT_PER_ACCOUNT", "off")
@@ -263,7 +272,7 @@ async fn a_token_secret_rotation_keeps_old_tokens_until_the_previous_secret_is_d
         ("jwt_secret", new_secret.as_str()),
         ("jwt_secret_previous", old_secret.as_str()),
     ];
-    let spin = Spin::start_with(&http, &rotating).await;
+    let spin = Spin::start_with(&http, &rotating, &[]).await;
     assert_eq!(
         me(&http, &spin, &old_token).await,
         StatusCode::OK,
@@ -292,6 +301,7 @@ async fn a_token_secret_rotation_keeps_old_tokens_until_the_previous_secret_is_d
             ("jwt_secret", new_secret.as_str()),
             ("jwt_secret_previous", ""),
         ],
+        &[],
     )
     .await;
     assert_eq!(
@@ -300,5 +310,81 @@ async fn a_token_secret_rotation_keeps_old_tokens_until_the_previous_secret_is_d
         "the old secret is retired"
     );
     assert_eq!(me(&http, &spin, &new_token).await, StatusCode::OK);
+    spin.kill();
+}
+
+/// The time a seat status may take, Redis down or just back: it comes from PostgreSQL when
+/// the cache cannot answer.
+const SEAT_MAP_ANSWERS_WITHIN: Duration = Duration::from_secs(2);
+
+/// A seat status asked for, and how long it took to answer.
+async fn seat_status(http: &reqwest::Client, url: &str) -> (StatusCode, Duration) {
+    let asked = Instant::now();
+    let answer = http
+        .get(url)
+        .timeout(Duration::from_secs(90))
+        .send()
+        .await
+        .expect("an answer within 90 s");
+    (answer.status(), asked.elapsed())
+}
+
+#[tokio::test]
+#[ignore = "starts spin itself; scripts/e2e.sh runs it"]
+async fn the_seat_status_answers_at_once_while_redis_is_down_and_once_it_is_back() {
+    let http = reqwest::Client::new();
+    let mut redis = PrivateRedis::start().await;
+    // The key-value store (the catalog's cache) in this Redis, as in production.
+    let runtime_config = format!(
+        "{}/runtime-config-redis-{}.toml",
+        setting("E2E_SPIN_LOG_DIR"),
+        redis.port
+    );
+    std::fs::write(
+        &runtime_config,
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
+    )
+    .expect("a runtime config");
+    let redis_host = format!("127.0.0.1:{}", redis.port);
+    let spin = Spin::start_with(
+        &http,
+        &[("redis_url", &redis.url()), ("redis_host", &redis_host)],
+        &["--runtime-config-file", &runtime_config],
+    )
+    .await;
+    let events: Value = http
+        .get(format!("{}/api/events", spin.base))
+        .send()
+        .await
+        .expect("the events")
+        .json()
+        .await
+        .expect("JSON");
+    let event_id = events["items"][0]["id"].as_i64().expect("a seeded event");
+    let url = format!("{}/api/events/{event_id}/seat-status", spin.base);
+    let (status, _) = seat_status(&http, &url).await;
+    assert_eq!(status, StatusCode::OK, "the seat status, cached");
+
+    redis.stop();
+    for _ in 0..3 {
+        let (status, took) = seat_status(&http, &url).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Redis numbers the live changes: without it, ask again in a moment"
+        );
+        assert!(took < SEAT_MAP_ANSWERS_WITHIN, "Redis down: {took:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    redis.start_again().await;
+    for _ in 0..10 {
+        let (status, took) = seat_status(&http, &url).await;
+        assert_eq!(status, StatusCode::OK, "the seat status with Redis back");
+        assert!(took < SEAT_MAP_ANSWERS_WITHIN, "Redis back: {took:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     spin.kill();
 }

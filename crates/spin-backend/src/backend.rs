@@ -14,7 +14,11 @@
 //!   request ends ([`GiveBack`]): it never waits for the pool while holding a connection.
 //! - Redis: Spin pools nothing there, every `open` is a new TCP connection. Messages
 //!   published in batches wait in the instance ([`add_to_batch`]).
-//! - Key-value: opening the store costs a round trip (Spin pings Redis).
+//! - Key-value: opening the store costs a round trip (Spin pings Redis). Spin's Redis store
+//!   shares one reconnecting connection for the whole host, which after a Redis outage of
+//!   more than a second waits up to a minute before its next attempt, and every call waits
+//!   with it; so a call gets [`KV_TIME_LIMIT`], and after one that ran out the instance
+//!   leaves the store alone for [`KV_REST`] (callers treat the store as a cache).
 //!
 //! A connection that failed in a way that may be its own (anything but an error
 //! PostgreSQL answered) is forgotten, and the next call opens a new one.
@@ -24,7 +28,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::LocalKey;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::{Either, select};
@@ -37,6 +41,11 @@ use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Seque
 
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// How long a key-value call may take: a cache read answers in a millisecond or two.
+const KV_TIME_LIMIT: Duration = Duration::from_millis(500);
+/// How long an instance leaves the key-value store alone after a call ran out of time.
+const KV_REST: Duration = Duration::from_secs(5);
 
 /// How long a batched message waits for others to join it. During an on-sale an instance
 /// answers a hold every few milliseconds, so a batch holds several.
@@ -68,6 +77,8 @@ thread_local! {
     static KV: RefCell<Option<Kept<Store>>> = const { RefCell::new(None) };
     /// Messages waiting to be published together, by channel (see [`add_to_batch`]).
     static BATCHES: RefCell<HashMap<&'static str, Vec<Sequenced>>> = RefCell::new(HashMap::new());
+    /// Until when the instance leaves the key-value store alone (see [`KV_REST`]).
+    static KV_RESTING_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Requests (or Redis messages) the instance is serving now.
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
     /// Requests the instance has begun, so a lingering give-back can tell whether another
@@ -149,6 +160,16 @@ async fn kept<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     slot.with(|kept| *kept.borrow_mut() = Some(Kept::Open(conn.clone())));
     drop(opening);
     Ok(conn)
+}
+
+/// The outcome of `call`, or `None` when it has not come within `limit` (the call is then
+/// dropped, which cancels it on Spin's side).
+async fn within<T>(limit: Duration, call: impl Future<Output = T>) -> Option<T> {
+    let timer = spin_sdk::time::sleep(limit);
+    match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
+        Either::Left((outcome, _)) => Some(outcome),
+        Either::Right(_) => None,
+    }
 }
 
 /// Empties the slot if what it holds is `what`.
@@ -317,6 +338,34 @@ impl SpinBackend {
             .await
             .map_err(BackendError::KeyValue)
     }
+
+    /// Runs a call on the key-value store within [`KV_TIME_LIMIT`], unless the instance is
+    /// resting from it.
+    async fn with_kv<T>(
+        &self,
+        call: impl AsyncFnOnce(&Store) -> Result<T, spin_sdk::key_value::Error>,
+    ) -> Result<T, BackendError> {
+        if KV_RESTING_UNTIL
+            .get()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(BackendError::KeyValue(format!(
+                "left alone for {KV_REST:?} after a call got no answer within {KV_TIME_LIMIT:?}"
+            )));
+        }
+        let run = async {
+            let store = self.kv().await?;
+            call(&store)
+                .await
+                .map_err(|e| BackendError::KeyValue(e.to_string()))
+        };
+        within(KV_TIME_LIMIT, run).await.unwrap_or_else(|| {
+            KV_RESTING_UNTIL.set(Some(Instant::now() + KV_REST));
+            Err(BackendError::KeyValue(format!(
+                "no answer within {KV_TIME_LIMIT:?}"
+            )))
+        })
+    }
 }
 
 impl Drop for SpinBackend {
@@ -413,27 +462,16 @@ impl Backend for SpinBackend {
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.kv()
-            .await?
-            .get(key)
-            .await
-            .map_err(|e| BackendError::KeyValue(e.to_string()))
+        self.with_kv(async |store| store.get(key).await).await
     }
 
     async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
-        self.kv()
-            .await?
-            .set(key, value)
+        self.with_kv(async |store| store.set(key, value).await)
             .await
-            .map_err(|e| BackendError::KeyValue(e.to_string()))
     }
 
     async fn cache_delete(&self, key: &str) -> Result<(), BackendError> {
-        self.kv()
-            .await?
-            .delete(key)
-            .await
-            .map_err(|e| BackendError::KeyValue(e.to_string()))
+        self.with_kv(async |store| store.delete(key).await).await
     }
 
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {
@@ -471,11 +509,9 @@ impl Backend for SpinBackend {
             }
             Ok(HttpAnswer { status, body })
         };
-        let timeout = spin_sdk::time::sleep(HTTP_TIMEOUT);
-        match select(std::pin::pin!(fetch), std::pin::pin!(timeout)).await {
-            Either::Left((answer, _)) => answer,
-            Either::Right(_) => Err(failed(format!("no answer within {HTTP_TIMEOUT:?}"))),
-        }
+        within(HTTP_TIMEOUT, fetch)
+            .await
+            .unwrap_or_else(|| Err(failed(format!("no answer within {HTTP_TIMEOUT:?}"))))
     }
 
     async fn eval(

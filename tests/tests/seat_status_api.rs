@@ -1,7 +1,8 @@
 //! The seat map in two parts, against real PostgreSQL and Redis: the layout and the
 //! compact status document together say what the full seat map says, seat by seat, after
 //! holds and sales; both answer 304 to their ETags; the layout's version follows its
-//! prices; and answers are compressed for clients that accept it.
+//! prices; answers are compressed for clients that accept it; and without Redis the status
+//! is unavailable for a moment (503), not an error.
 
 use std::io::Read;
 
@@ -15,7 +16,7 @@ use ticketbuster_domain::seat_status;
 use ticketbuster_services::backend::Backend;
 use ticketbuster_services::catalog;
 use ticketbuster_services::compression::{CompressedBodies, compress_for};
-use ticketbuster_tests::{Answer, Service, TestApp, request};
+use ticketbuster_tests::{Answer, PrivateRedis, Service, TestApp, request};
 
 async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> Answer {
     let mut req = request(Method::GET, path, None, None);
@@ -260,6 +261,34 @@ async fn a_stale_status_is_served_while_another_request_rebuilds_it() {
         .count();
     assert_eq!(held_now, 3);
     let _: () = redis.del(&lease).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_redis_the_status_is_unavailable_for_a_moment_not_an_error() {
+    let app = TestApp::spawn().await;
+    let id = app.event(1, 1, 6).await.event_id;
+    let mut redis = PrivateRedis::start().await;
+    let backend = app.another_backend(&redis.url()).await;
+    let status = async || {
+        let path = format!("/api/events/{id}/seat-status");
+        Answer::from(catalog::handle(&backend, request(Method::GET, &path, None, None)).await)
+    };
+    assert_eq!(status().await.status, StatusCode::OK);
+
+    redis.stop();
+    let down = status().await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        down.body
+    );
+    assert_eq!(down.body["error"]["code"], "unavailable");
+
+    redis.start_again().await;
+    let back = status().await;
+    assert_eq!(back.status, StatusCode::OK, "{:?}", back.body);
+    assert_eq!(back.body["seat_count"], 6);
 }
 
 #[tokio::test]

@@ -347,7 +347,16 @@ async fn layout(backend: &impl Backend, req: &Request, id: i64) -> Result<Respon
 async fn seat_status_body(backend: &impl Backend, id: i64) -> Result<String, ApiError> {
     let revision = backend
         .eval(CURRENT_SEQUENCE, &[&sequence_key(id)], &[])
-        .await?
+        .await
+        .map_err(|e| {
+            log::warn(
+                "catalog: seat changes' number",
+                format_args!("Redis failed: {e}"),
+            );
+            ApiError::unavailable(
+                "live seat statuses cannot be numbered for a moment; ask again in a few seconds",
+            )
+        })?
         .and_then(|n| n.parse::<i64>().ok())
         .ok_or_else(ApiError::internal)?;
     let row = query_event_row(backend, SEAT_STATUS_SQL, vec![id.into()]).await?;

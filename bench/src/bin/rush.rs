@@ -249,6 +249,11 @@ impl Rush {
     /// that safe). `took` runs from the first time the request went (not from the wait for
     /// a slot) and counts the retries.
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+        let route = request
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map(|r| format!("{} {}", r.method(), route_of(r.url())))
+            .unwrap_or_default();
         let mut first_sent: Option<Instant> = None;
         loop {
             let attempt = request
@@ -275,7 +280,7 @@ impl Rush {
                     if status.is_server_error() {
                         let mut tally = self.tally.lock().expect("tally");
                         tally.server_errors.push(failed_at);
-                        tally.error(format!("{status}: {}", body["error"]["code"]));
+                        tally.error(format!("{status}: {} ({route})", body["error"]["code"]));
                     }
                     if !status.is_server_error() || gave_up {
                         let took = began.elapsed();
@@ -292,7 +297,7 @@ impl Rush {
                     };
                     let mut tally = self.tally.lock().expect("tally");
                     tally.no_answers.push(failed_at);
-                    tally.error(format!("no answer: {kind}"));
+                    tally.error(format!("no answer: {kind} ({route})"));
                     if gave_up {
                         return Err(e.into());
                     }
@@ -305,6 +310,21 @@ impl Rush {
     fn since_start(&self) -> Duration {
         self.start.elapsed()
     }
+}
+
+/// A request's path with its ids as `{id}`, to tally failures by endpoint.
+fn route_of(url: &reqwest::Url) -> String {
+    url.path()
+        .split('/')
+        .map(|segment| {
+            if segment.chars().any(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The seats of the event in the status document's order, with where each one is.
@@ -1359,6 +1379,21 @@ mod tests {
             .map(|(i, o)| (i as f64, *o as f64))
             .collect();
         assert!(rank_correlation(&shuffled).abs() < 0.05);
+    }
+
+    #[test]
+    fn failures_are_tallied_by_endpoint_with_ids_left_out() {
+        let url =
+            |path: &str| reqwest::Url::parse(&format!("http://127.0.0.1:3000{path}")).unwrap();
+        assert_eq!(
+            route_of(&url("/api/events/316/seat-status")),
+            "/api/events/{id}/seat-status"
+        );
+        assert_eq!(
+            route_of(&url("/api/holds/0b7e4a1c-5d2f-4c8e-9a61-3f0d2b7c9e15")),
+            "/api/holds/{id}"
+        );
+        assert_eq!(route_of(&url("/api/orders")), "/api/orders");
     }
 
     #[test]

@@ -71,7 +71,7 @@ watchdog() {
   local pg_down=0 redis_down=0 deaf=0 worker_pid
   while sleep 2; do
     if pg_answers; then pg_down=0; else pg_down=$((pg_down + 1)); fi
-    if redis_answers; then redis_down=0; else redis_down=$((redis_down + 1)); fi
+    if redis_runs; then redis_down=0; else redis_down=$((redis_down + 1)); fi
     if [ "$pg_down" -ge 5 ]; then
       echo "[up] PostgreSQL has not answered for 10 s; starting it" >&2
       (start_postgres) || true; pg_down=0
@@ -118,7 +118,9 @@ supervise() {
     kill -KILL -- "-$pid" 2>/dev/null || true
     echo "[up] $name exited; restarting in 1 s" >&2
     sleep 1
-    . scripts/services.sh
+    # In a subshell: services.sh exits when it cannot start a service, which must not end
+    # this loop (the next turn tries again).
+    (. scripts/services.sh) || true
   done
 }
 

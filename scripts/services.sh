@@ -58,22 +58,24 @@ redis_answers() { redis_ping | grep -q PONG; }
 # A Redis reading its append-only file back answers LOADING: it runs, and answers once it
 # has read it (17 s for the file of a day of benchmarks). Starting another then fails.
 redis_runs() { redis_ping | grep -qE 'PONG|LOADING'; }
-until_redis_loaded() {
+# Whether a Redis runs, waiting while it loads.
+redis_up() {
+  redis_runs || return 1
   for _ in $(seq 1 1500); do redis_answers && return 0; sleep 0.2; done
   log "Redis has been loading its data for 5 minutes; see $STATE_DIR/redis.log"; exit 1
 }
 
 start_redis() {
-  command -v redis-cli >/dev/null 2>&1 && redis_runs && { until_redis_loaded; return 0; }
+  command -v redis-cli >/dev/null 2>&1 && redis_up && return 0
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
-  redis_runs && { until_redis_loaded; return 0; }
+  redis_up && return 0
   mkdir -p "$STATE_DIR"
   log "starting Redis on 127.0.0.1:$REDIS_PORT"
   # The append-only file keeps the waiting rooms' lines across a restart (docs/operations.md).
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' \
     --appendonly yes --appendfsync everysec \
     --dir "$STATE_DIR" --logfile "$STATE_DIR/redis.log"
-  for _ in $(seq 1 50); do redis_runs && { until_redis_loaded; return 0; }; sleep 0.1; done
+  for _ in $(seq 1 50); do redis_up && return 0; sleep 0.1; done
   log "Redis did not start; see $STATE_DIR/redis.log"; exit 1
 }
 

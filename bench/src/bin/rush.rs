@@ -249,11 +249,14 @@ impl Rush {
     /// that safe). `took` runs from the first time the request went (not from the wait for
     /// a slot) and counts the retries.
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
-        let route = request
-            .try_clone()
-            .and_then(|r| r.build().ok())
-            .map(|r| format!("{} {}", r.method(), route_of(r.url())))
-            .unwrap_or_default();
+        // Named only for a failure: the load generator shares the stack's two cores.
+        let route = || {
+            request
+                .try_clone()
+                .and_then(|r| r.build().ok())
+                .map(|r| format!("{} {}", r.method(), route_of(r.url())))
+                .unwrap_or_default()
+        };
         let mut first_sent: Option<Instant> = None;
         loop {
             let attempt = request
@@ -280,7 +283,7 @@ impl Rush {
                     if status.is_server_error() {
                         let mut tally = self.tally.lock().expect("tally");
                         tally.server_errors.push(failed_at);
-                        tally.error(format!("{status}: {} ({route})", body["error"]["code"]));
+                        tally.error(format!("{status}: {} ({})", body["error"]["code"], route()));
                     }
                     if !status.is_server_error() || gave_up {
                         let took = began.elapsed();
@@ -297,7 +300,7 @@ impl Rush {
                     };
                     let mut tally = self.tally.lock().expect("tally");
                     tally.no_answers.push(failed_at);
-                    tally.error(format!("no answer: {kind} ({route})"));
+                    tally.error(format!("no answer: {kind} ({})", route()));
                     if gave_up {
                         return Err(e.into());
                     }

@@ -225,16 +225,17 @@ export const api = {
     return { status, etag: response.headers.get("etag") ?? "" };
   },
 
-  hold: (eventId: number, seatIds: number[]) =>
+  /** A hold; sent again with the same `idempotencyKey`, it answers the hold already made. */
+  hold: (eventId: number, seatIds: number[], idempotencyKey: string) =>
     privateJson<Hold>(
       `/api/events/${eventId}/holds`,
-      jsonBody({ seat_ids: seatIds }, { method: "POST", headers: admissionHeaders(eventId) }),
+      jsonBody({ seat_ids: seatIds }, { method: "POST", headers: holdHeaders(eventId, idempotencyKey) }),
     ),
   /** A hold of seats the server picks: `409 not_enough_adjacent_seats` when no block is left. */
-  holdBestAvailable: (eventId: number, request: BestAvailableRequest) =>
+  holdBestAvailable: (eventId: number, request: BestAvailableRequest, idempotencyKey: string) =>
     privateJson<Hold>(
       `/api/events/${eventId}/holds`,
-      jsonBody(request, { method: "POST", headers: admissionHeaders(eventId) }),
+      jsonBody(request, { method: "POST", headers: holdHeaders(eventId, idempotencyKey) }),
     ),
   release: async (holdId: string, keepalive = false) => {
     const response = await authorizedFetch(`/api/holds/${holdId}`, { method: "DELETE", keepalive });
@@ -259,6 +260,10 @@ export const api = {
     publicPost<Tokens>("/api/auth/register", { email, password, name }),
   login: (email: string, password: string) => publicPost<Tokens>("/api/auth/login", { email, password }),
 };
+
+function holdHeaders(eventId: number, idempotencyKey: string): Record<string, string> {
+  return { ...admissionHeaders(eventId), "idempotency-key": idempotencyKey };
+}
 
 async function publicPost<T>(path: string, body: unknown): Promise<T> {
   return readJson<T>(

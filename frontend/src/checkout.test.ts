@@ -41,7 +41,7 @@ describe("holding seats", () => {
     const api = fakeApi();
     const checkout = checkoutWith(api, () => now);
     await checkout.hold(7, [1, 2]);
-    expect(api.hold).toHaveBeenCalledWith(7, [1, 2]);
+    expect(api.hold).toHaveBeenCalledWith(7, [1, 2], "key-1");
     expect(checkout.state.kind).toBe("held");
     expect(checkout.secondsLeft()).toBe(600);
     now += 599_500;
@@ -64,7 +64,7 @@ describe("holding seats", () => {
     const asked = checkout.holdBestAvailable(7, { quantity: 2, tier: "Pitch" });
     expect(checkout.state).toEqual({ kind: "holding", seatIds: [] });
     await asked;
-    expect(api.holdBestAvailable).toHaveBeenCalledWith(7, { quantity: 2, tier: "Pitch" });
+    expect(api.holdBestAvailable).toHaveBeenCalledWith(7, { quantity: 2, tier: "Pitch" }, "key-1");
     expect(checkout.state).toEqual({ kind: "held", hold: hold() });
     await checkout.holdBestAvailable(7, { quantity: 2 });
     expect(api.holdBestAvailable).toHaveBeenCalledTimes(1);
@@ -85,6 +85,32 @@ describe("holding seats", () => {
     const checkout = checkoutWith(api);
     await Promise.all([checkout.hold(7, [1]), checkout.hold(7, [1])]);
     expect(api.hold).toHaveBeenCalledTimes(1);
+  });
+
+  it("sends a hold whose answer was lost again with its key, and a new request with a new key", async () => {
+    const lost = new DOMException("The operation timed out.", "TimeoutError");
+    const refusal = new ApiError(409, "seats_unavailable", "1 seat is not available", { unavailable_seat_ids: [3] });
+    const answers: Array<() => Promise<Hold>> = [
+      async () => Promise.reject(lost),
+      async () => Promise.reject(new ApiError(503, "unavailable", "try again")),
+      async () => hold(),
+    ];
+    const send = vi.fn<CheckoutApi["hold"]>(async () => answers.shift()!());
+    const api = fakeApi({ hold: send });
+    const checkout = checkoutWith(api);
+    await checkout.hold(7, [2, 1]);
+    expect(checkout.state.kind).toBe("refused");
+    await checkout.hold(7, [1, 2]);
+    await checkout.hold(7, [2, 1]);
+    expect(checkout.state.kind).toBe("held");
+    expect(send.mock.calls.map((call) => call[2])).toEqual(["key-1", "key-1", "key-1"]);
+
+    await checkout.release();
+    answers.push(async () => Promise.reject(lost), async () => Promise.reject(refusal), async () => hold());
+    await checkout.hold(7, [3]);
+    await checkout.hold(7, [1, 3]);
+    await checkout.hold(7, [3]);
+    expect(send.mock.calls.slice(3).map((call) => call[2])).toEqual(["key-2", "key-3", "key-4"]);
   });
 
   it("releases the seats when asked", async () => {
@@ -123,9 +149,10 @@ describe("buying", () => {
     expect(checkout.state.kind).toBe("order-failed-to-send");
     expect(checkout.heldHold()?.hold_id).toBe("h1");
     await checkout.buy();
+    // key-1 went with the hold.
     expect(placeOrder.mock.calls).toEqual([
-      ["h1", "key-1"],
-      ["h1", "key-1"],
+      ["h1", "key-2"],
+      ["h1", "key-2"],
     ]);
     expect(checkout.state.kind).toBe("processing");
   });

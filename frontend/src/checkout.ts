@@ -1,6 +1,6 @@
-// One purchase from held seats to a result. The hold lasts until its expiry; buying sends
-// one idempotency key per hold, so a double click or a retry after a lost answer finds the
-// order the first attempt placed. The result comes from the WebSocket, or from polling the
+// One purchase from held seats to a result. The hold lasts until its expiry. Holding sends
+// an idempotency key per request, and buying one per hold, so a double click or a retry
+// after a lost answer finds the hold or the order the first attempt made. The result comes from the WebSocket, or from polling the
 // order while the socket is down.
 
 import {
@@ -14,8 +14,8 @@ import {
 } from "./api";
 
 export interface CheckoutApi {
-  hold(eventId: number, seatIds: number[]): Promise<Hold>;
-  holdBestAvailable(eventId: number, request: BestAvailableRequest): Promise<Hold>;
+  hold(eventId: number, seatIds: number[], idempotencyKey: string): Promise<Hold>;
+  holdBestAvailable(eventId: number, request: BestAvailableRequest, idempotencyKey: string): Promise<Hold>;
   release(holdId: string): Promise<void>;
   placeOrder(holdId: string, idempotencyKey: string): Promise<OrderAccepted>;
   order(orderId: string): Promise<Order>;
@@ -44,6 +44,8 @@ export interface OrderNotification {
 export class Checkout {
   private current: CheckoutState = { kind: "choosing" };
   private readonly keys = new Map<string, string>();
+  /** The last hold request whose answer was lost, and its key, for a retry to send again. */
+  private unanswered: { request: string; key: string } | null = null;
   private inFlight: Promise<void> | null = null;
   private readonly listeners = new Set<(state: CheckoutState) => void>();
 
@@ -82,26 +84,35 @@ export class Checkout {
 
   async hold(eventId: number, seatIds: number[]): Promise<void> {
     if (seatIds.length === 0) return this.inFlight ?? undefined;
-    return this.take(seatIds, () => this.api.hold(eventId, seatIds));
+    const request = JSON.stringify({ eventId, seatIds: [...seatIds].sort((a, b) => a - b) });
+    return this.take(seatIds, request, (key) => this.api.hold(eventId, seatIds, key));
   }
 
   /** Holds the seats the server picks; they are known once it answers. */
   async holdBestAvailable(eventId: number, request: BestAvailableRequest): Promise<void> {
-    return this.take([], () => this.api.holdBestAvailable(eventId, request));
+    const asked = JSON.stringify({ eventId, ...request });
+    return this.take([], asked, (key) => this.api.holdBestAvailable(eventId, request, key));
   }
 
-  private take(seatIds: number[], ask: () => Promise<Hold>): Promise<void> {
+  private take(seatIds: number[], request: string, ask: (key: string) => Promise<Hold>): Promise<void> {
     if (this.inFlight || this.heldHold()) return this.inFlight ?? Promise.resolve();
     this.set({ kind: "holding", seatIds });
-    this.inFlight = ask()
-      .then((hold) => this.set({ kind: "held", hold }))
-      .catch((e: unknown) =>
+    const key = this.unanswered?.request === request ? this.unanswered.key : this.newKey();
+    this.unanswered = { request, key };
+    this.inFlight = ask(key)
+      .then((hold) => {
+        this.unanswered = null;
+        this.set({ kind: "held", hold });
+      })
+      .catch((e: unknown) => {
+        // A refusal held nothing; without an answer the hold may exist, and the same key finds it.
+        if (e instanceof ApiError && e.status < 500) this.unanswered = null;
         this.set({
           kind: "refused",
           message: messageOf(e),
           unavailableSeatIds: e instanceof ApiError ? e.unavailableSeatIds : [],
-        }),
-      )
+        });
+      })
       .finally(() => {
         this.inFlight = null;
       });

@@ -613,6 +613,8 @@ pub async fn hold_by_sql(
         .bind(600_i64)
         .bind(0_i64)
         .bind(0_i64)
+        .bind(None::<&str>)
+        .bind(None::<&str>)
         .fetch_one(conn)
         .await
         .expect("the hold statement runs")

@@ -310,7 +310,7 @@ async fn bare_sql(
             let seat = *seats.get(client)?.get(n as usize)?;
             let policy = HoldPolicy::default();
             let selection = SeatSelection::parse(&[seat], &policy).ok()?;
-            let params = hold_params(event_id, &selection, &buyers[client].id, &policy);
+            let params = hold_params(event_id, &selection, &buyers[client].id, &policy, None);
             let row = bind(sqlx::query(HOLD_SQL), &params).fetch_one(&pool).await;
             Some(matches!(
                 row.map(|r| r.try_get::<Option<String>, _>("hold_id")),

@@ -185,7 +185,7 @@ async fn make_holds(
         for n in 0..event.per_client {
             let seat = event.seat(client, n).context("a seat of the client")?;
             let selection = SeatSelection::parse(&[seat], &policy)?;
-            let params = hold_params(event.id, &selection, &buyer.id, &policy);
+            let params = hold_params(event.id, &selection, &buyer.id, &policy, None);
             let row = bind(sqlx::query(HOLD_SQL), &params).fetch_one(pool).await?;
             mine.push(
                 row.try_get::<Option<String>, _>("hold_id")?

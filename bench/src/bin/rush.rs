@@ -245,8 +245,8 @@ impl Answer {
 
 impl Rush {
     /// Sends the request; after an answer of 500 or above, or none, asks again every
-    /// second as a client would, for up to [`RETRY_FOR`] (an order's idempotency key makes
-    /// that safe). `took` runs from the first time the request went (not from the wait for
+    /// second as a client would, for up to [`RETRY_FOR`] (the idempotency keys of holds and
+    /// orders make that safe). `took` runs from the first time the request went (not from the wait for
     /// a slot) and counts the retries.
     async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
         // Named only for a failure: the load generator shares the stack's two cores.
@@ -542,12 +542,14 @@ async fn shop(rush: &Rush, token: &str, admission: &str) -> anyhow::Result<()> {
                 json!({ "seat_ids": seats })
             }
         };
+        // One key per hold request: asked again after a lost answer, it finds the hold made.
         let held = rush
             .call(
                 rush.http
                     .post(&holds)
                     .bearer_auth(token)
                     .header("admission-token", admission)
+                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
                     .json(&body),
             )
             .await?;

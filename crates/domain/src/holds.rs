@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::ApiError;
 
@@ -156,6 +157,12 @@ impl SeatSelection {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// This hold of seats as one canonical text, for an Idempotency-Key to remember: the
+    /// key sent again with another event or other seats is another request.
+    pub fn canonical(&self, event_id: i64) -> String {
+        json!({ "event_id": event_id, "seat_ids": self.0 }).to_string()
+    }
 }
 
 /// The body of `POST /api/events/{id}/holds`, as sent: either the seats chosen
@@ -185,6 +192,20 @@ pub struct BestAvailable {
     pub quantity: i64,
     pub tier: Option<String>,
     pub section: Option<String>,
+}
+
+impl BestAvailable {
+    /// This hold of the best available as one canonical text (see
+    /// [`SeatSelection::canonical`]).
+    pub fn canonical(&self, event_id: i64) -> String {
+        json!({
+            "event_id": event_id,
+            "quantity": self.quantity,
+            "tier": self.tier,
+            "section": self.section,
+        })
+        .to_string()
+    }
 }
 
 impl HoldRequest {
@@ -376,5 +397,34 @@ mod tests {
         ] {
             assert!(read(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_same_request_reads_the_same_whatever_order_its_seats_came_in() {
+        let canonical = |body, event_id| match parsed(body).unwrap() {
+            HoldRequest::Seats(seats) => seats.canonical(event_id),
+            HoldRequest::BestAvailable(wanted) => wanted.canonical(event_id),
+        };
+        let seats = canonical(serde_json::json!({"seat_ids": [3, 1, 2]}), 7);
+        assert_eq!(
+            seats,
+            canonical(serde_json::json!({"seat_ids": [1, 2, 3]}), 7)
+        );
+        assert_ne!(
+            seats,
+            canonical(serde_json::json!({"seat_ids": [1, 2, 3]}), 8)
+        );
+        assert_ne!(seats, canonical(serde_json::json!({"seat_ids": [1, 2]}), 7));
+        let best = canonical(serde_json::json!({"quantity": 3, "tier": "A"}), 7);
+        assert_eq!(
+            best,
+            canonical(serde_json::json!({"tier": "A", "quantity": 3}), 7)
+        );
+        assert_ne!(best, canonical(serde_json::json!({"quantity": 3}), 7));
+        assert_ne!(
+            best,
+            canonical(serde_json::json!({"quantity": 3, "section": "A"}), 7)
+        );
+        assert_ne!(best, seats);
     }
 }

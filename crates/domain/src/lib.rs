@@ -9,6 +9,7 @@ pub mod checkins;
 pub mod error;
 pub mod event_draft;
 pub mod holds;
+pub mod idempotency;
 pub mod ids;
 pub mod oidc;
 pub mod orders;

@@ -1,41 +1,4 @@
-//! Orders: the idempotency key a buyer sends, and the simulated payment provider's rule.
-
-use crate::ApiError;
-
-/// The `Idempotency-Key` header: what makes a retried `POST /api/orders` find the order
-/// the first attempt placed instead of placing a second one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub const MAX_LEN: usize = 255;
-
-    pub fn parse(header: Option<&str>) -> Result<Self, ApiError> {
-        let Some(raw) = header else {
-            return Err(ApiError::bad_request(
-                "the Idempotency-Key header is required: send a fresh random value (e.g. a UUID) \
-                 per purchase, and the same value when you retry it",
-            ));
-        };
-        let key = raw.trim();
-        if key.is_empty() || key.len() > Self::MAX_LEN {
-            return Err(ApiError::bad_request(format!(
-                "the Idempotency-Key header must have 1 to {} characters",
-                Self::MAX_LEN
-            )));
-        }
-        if !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::bad_request(
-                "the Idempotency-Key header may hold only visible ASCII characters",
-            ));
-        }
-        Ok(Self(key.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+//! Orders: the simulated payment provider's rule.
 
 /// The simulated payment provider: it declines a share of charges, so tests and
 /// rehearsals can force the failure path. The real provider would replace `charge`.
@@ -74,26 +37,6 @@ impl PaymentProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_required_short_and_visible() {
-        assert_eq!(
-            IdempotencyKey::parse(Some(" abc-123 ")).unwrap().as_str(),
-            "abc-123"
-        );
-        let too_long = "k".repeat(IdempotencyKey::MAX_LEN + 1);
-        for bad in [
-            None,
-            Some(""),
-            Some("   "),
-            Some("a b"),
-            Some("clé"),
-            Some(too_long.as_str()),
-        ] {
-            let err = IdempotencyKey::parse(bad).unwrap_err();
-            assert_eq!(err.status.as_u16(), 400, "{bad:?}");
-        }
-    }
 
     #[test]
     fn payment_failure_rate_decides_the_share_of_declines() {

@@ -9,16 +9,20 @@
 //! `catalog.hold_best_available`: it ranks the free blocks, locks the best one that no
 //! concurrent hold has locked, and takes it under the same caps and checks (see
 //! migration 19).
+//!
+//! Either kind takes an optional `Idempotency-Key`: the same request sent again with the
+//! same key answers the hold the first attempt made (see migration 21).
 
 use http::{Method, StatusCode};
 use serde_json::json;
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::account::Role;
 use ticketbuster_domain::holds::{BestAvailable, HoldBody, HoldPolicy, HoldRequest, SeatSelection};
+use ticketbuster_domain::idempotency::IdempotencyKey;
 use ticketbuster_domain::ids::{PublicId, RowId};
 use ticketbuster_domain::token::Caller;
 
-use crate::backend::{Backend, Param, Row, query_one};
+use crate::backend::{Backend, BackendError, Param, Row, query_one};
 use crate::catalog::invalidate_event;
 use crate::identity::{Authenticator, authenticate};
 use crate::rate_limit::{Limit, RateLimits, limited};
@@ -82,12 +86,15 @@ async fn route(
 }
 
 /// Takes every requested seat of a bookable event for a new hold, or none of them, within
-/// the account's caps (see the `catalog.hold_seats` migrations for how).
+/// the account's caps (see the `catalog.hold_seats` migrations for how); or answers the
+/// hold this Idempotency-Key made (`replay`).
 /// Parameters: $1 event id, $2 seat ids (sorted), $3 user id, $4 TTL in seconds, $5 the
-/// held-seats cap, $6 the tickets cap unless the event sets one (0: no cap).
+/// held-seats cap, $6 the tickets cap unless the event sets one (0: no cap), $7 the
+/// Idempotency-Key or NULL, $8 the request's canonical text or NULL.
 pub const HOLD_SQL: &str =
-    "SELECT event_open, hold_id, expires_at, unavailable, unknown, cap, cap_limit, seats_allowed
-     FROM catalog.hold_seats($1::int8, $2::int8[], $3::text::uuid, $4::int8, $5::int8, $6::int8)";
+    "SELECT event_open, hold_id, expires_at, unavailable, unknown, cap, cap_limit, seats_allowed, replay
+     FROM catalog.hold_seats($1::int8, $2::int8[], $3::text::uuid, $4::int8, $5::int8, $6::int8,
+                             $7::text, $8::text)";
 
 /// The parameters of [`HOLD_SQL`], in order.
 pub fn hold_params(
@@ -95,6 +102,7 @@ pub fn hold_params(
     seats: &SeatSelection,
     user_id: &str,
     policy: &HoldPolicy,
+    key: Option<&IdempotencyKey>,
 ) -> Vec<Param> {
     vec![
         event_id.into(),
@@ -103,19 +111,21 @@ pub fn hold_params(
         policy.ttl_seconds.into(),
         policy.max_held_seats_per_account.into(),
         policy.max_tickets_per_account.into(),
+        key.map(IdempotencyKey::as_str).into(),
+        key.map(|_| seats.canonical(event_id)).into(),
     ]
 }
 
 /// Picks and takes the best `quantity` adjacent seats of a bookable event for a new hold,
 /// within the account's caps (see migration 19 for how and what "best" is).
 /// Parameters: $1 event id, $2 quantity, $3 tier name or NULL, $4 section name or NULL,
-/// $5 user id, $6 TTL in seconds, $7 the held-seats cap, $8 the tickets cap (as for
-/// [`HOLD_SQL`]).
+/// $5 user id, $6 TTL in seconds, $7 the held-seats cap, $8 the tickets cap, $9 and $10 the
+/// Idempotency-Key and the request's canonical text (as for [`HOLD_SQL`]).
 pub const BEST_AVAILABLE_SQL: &str =
     "SELECT event_open, unknown_field, hold_id, expires_at, seat_ids,
-            cap, cap_limit, seats_allowed, seats_left, largest_block
+            cap, cap_limit, seats_allowed, seats_left, largest_block, replay
      FROM catalog.hold_best_available($1::int8, $2::int8, $3::text, $4::text, $5::text::uuid,
-                                      $6::int8, $7::int8, $8::int8)";
+                                      $6::int8, $7::int8, $8::int8, $9::text, $10::text)";
 
 /// The parameters of [`BEST_AVAILABLE_SQL`], in order.
 pub fn best_available_params(
@@ -123,6 +133,7 @@ pub fn best_available_params(
     wanted: &BestAvailable,
     user_id: &str,
     policy: &HoldPolicy,
+    key: Option<&IdempotencyKey>,
 ) -> Vec<Param> {
     vec![
         event_id.into(),
@@ -133,6 +144,8 @@ pub fn best_available_params(
         policy.ttl_seconds.into(),
         policy.max_held_seats_per_account.into(),
         policy.max_tickets_per_account.into(),
+        key.map(IdempotencyKey::as_str).into(),
+        key.map(|_| wanted.canonical(event_id)).into(),
     ]
 }
 
@@ -171,12 +184,69 @@ async fn create(
     caller.require_role(Role::Customer)?;
     let verifier = settings.authenticator.local_verifier();
     require_admission(backend, verifier, req, caller, event_id).await?;
+    let key = IdempotencyKey::optional(web::header_as_sent(req, "idempotency-key").as_deref())?;
     let body: HoldBody = web::parse_json(req)?;
+    let attempt = Attempt {
+        caller,
+        event_id,
+        key: key.as_ref(),
+    };
     match HoldRequest::parse(body, &settings.policy)? {
-        HoldRequest::Seats(seats) => hold_chosen(backend, settings, caller, event_id, &seats).await,
+        HoldRequest::Seats(seats) => hold_chosen(backend, settings, &attempt, &seats).await,
         HoldRequest::BestAvailable(wanted) => {
-            hold_best_available(backend, settings, caller, event_id, &wanted).await
+            hold_best_available(backend, settings, &attempt, &wanted).await
         }
+    }
+}
+
+/// Who holds on which event, with the Idempotency-Key they sent if any.
+struct Attempt<'a> {
+    caller: &'a Caller,
+    event_id: i64,
+    key: Option<&'a IdempotencyKey>,
+}
+
+/// What a hold made with an Idempotency-Key answers when the key was sent before.
+/// The hold it made is answered again as it was first (its seats read by `seat_ids`); a
+/// hold that ended or a key used for another request is refused.
+async fn replayed(
+    backend: &impl Backend,
+    event_id: i64,
+    row: &Row,
+    seat_ids: impl FnOnce() -> Result<Vec<i64>, BackendError>,
+) -> Result<Option<Response>, ApiError> {
+    let Some(replay) = row.opt_text("replay")? else {
+        return Ok(None);
+    };
+    match replay.as_str() {
+        "replayed" => {
+            let hold_id = row.text("hold_id")?;
+            let mut response = held(
+                backend,
+                event_id,
+                &hold_id,
+                &seat_ids()?,
+                &row.text("expires_at")?,
+            )
+            .await;
+            response.headers_mut().insert(
+                "idempotent-replayed",
+                http::HeaderValue::from_static("true"),
+            );
+            Ok(Some(response))
+        }
+        "ended" => Err(ApiError::conflict(
+            "hold_ended",
+            "the hold this Idempotency-Key made has expired or was released; \
+             hold again with a fresh key",
+        )
+        .with_detail("hold_id", row.text("hold_id")?)),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key already made a hold for another request; \
+             use a fresh key for a new hold",
+        )),
     }
 }
 
@@ -198,12 +268,21 @@ async fn refused(backend: &impl Backend, event_id: i64, row: &Row) -> Result<(),
 async fn hold_chosen(
     backend: &impl Backend,
     settings: &HoldSettings,
-    caller: &Caller,
-    event_id: i64,
+    attempt: &Attempt<'_>,
     seats: &SeatSelection,
 ) -> Result<Response, ApiError> {
-    let params = hold_params(event_id, seats, &caller.user_id, &settings.policy);
+    let event_id = attempt.event_id;
+    let params = hold_params(
+        event_id,
+        seats,
+        &attempt.caller.user_id,
+        &settings.policy,
+        attempt.key,
+    );
     let row = query_one(backend, HOLD_SQL, &params).await?;
+    if let Some(response) = replayed(backend, event_id, &row, || Ok(seats.ids().to_vec())).await? {
+        return Ok(response);
+    }
     refused(backend, event_id, &row).await?;
     let unknown = row.int_array("unknown")?;
     if !unknown.is_empty() {
@@ -240,12 +319,21 @@ async fn hold_chosen(
 async fn hold_best_available(
     backend: &impl Backend,
     settings: &HoldSettings,
-    caller: &Caller,
-    event_id: i64,
+    attempt: &Attempt<'_>,
     wanted: &BestAvailable,
 ) -> Result<Response, ApiError> {
-    let params = best_available_params(event_id, wanted, &caller.user_id, &settings.policy);
+    let event_id = attempt.event_id;
+    let params = best_available_params(
+        event_id,
+        wanted,
+        &attempt.caller.user_id,
+        &settings.policy,
+        attempt.key,
+    );
     let row = query_one(backend, BEST_AVAILABLE_SQL, &params).await?;
+    if let Some(response) = replayed(backend, event_id, &row, || row.int_array("seat_ids")).await? {
+        return Ok(response);
+    }
     refused(backend, event_id, &row).await?;
     if let Some(field) = row.opt_text("unknown_field")? {
         let name = match field.as_str() {

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 use ticketbuster_domain::ApiError;
 use ticketbuster_domain::account::Role;
+use ticketbuster_domain::idempotency::IdempotencyKey;
 use ticketbuster_domain::ids::PublicId;
-use ticketbuster_domain::orders::IdempotencyKey;
 use ticketbuster_domain::tickets::{TicketClaims, TicketSigner};
 use ticketbuster_domain::token::Caller;
 
@@ -161,7 +161,7 @@ async fn place(
     req: &Request,
 ) -> Result<Response, ApiError> {
     caller.require_role(Role::Customer)?;
-    let key = IdempotencyKey::parse(web::header(req, "idempotency-key"))?;
+    let key = IdempotencyKey::required(web::header_as_sent(req, "idempotency-key").as_deref())?;
     let body: OrderBody = web::parse_json(req)?;
     let hold_id = PublicId::parse(&body.hold_id)
         .ok_or_else(|| ApiError::validation("hold_id must be the id of one of your holds"))?;

@@ -138,6 +138,14 @@ pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A header as sent, bytes that are not UTF-8 replaced: for a value that must be checked,
+/// where a header that [`header`] cannot read is still a header sent.
+pub fn header_as_sent<'a>(req: &'a Request, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+}
+
 /// The path split on `/`, without empty segments: `/api/events/7` is `["api", "events", "7"]`.
 pub fn segments(req: &Request) -> Vec<&str> {
     req.uri()

@@ -169,6 +169,13 @@ pub trait Backend {
 
     async fn cache_delete(&self, key: &str) -> Result<(), BackendError>;
 
+    /// The cache's value at `key` as this host instance read or wrote it at most
+    /// `max_age_ms` ago, without asking the store; `None` when it has not (a host that
+    /// keeps nothing between requests never has).
+    fn cache_recently_read(&self, _key: &str, _max_age_ms: i64) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Publishes on a Redis pub/sub channel (at most once: nobody listening, nobody hears).
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError>;
 

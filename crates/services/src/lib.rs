@@ -25,6 +25,7 @@ pub mod organizer;
 pub mod outbox;
 pub mod pipeline;
 pub mod rate_limit;
+pub mod recent_reads;
 pub mod seat_changes;
 pub mod site;
 pub mod waiting_room;

@@ -37,6 +37,7 @@ use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, DbValue, ParameterValue};
 use spin_sdk::redis;
 use ticketbuster_services::backend::{HTTP_TIMEOUT, PUBLISH_SEQUENCED};
+use ticketbuster_services::recent_reads::RecentReads;
 use ticketbuster_services::{Backend, BackendError, HttpAnswer, Param, Row, Sequenced, Value, log};
 
 const DEFAULT_DB_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=ticketbuster";
@@ -79,6 +80,8 @@ thread_local! {
     static BATCHES: RefCell<HashMap<&'static str, Vec<Sequenced>>> = RefCell::new(HashMap::new());
     /// Until when the instance leaves the key-value store alone (see [`KV_REST`]).
     static KV_RESTING_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// What the instance read from the key-value store a moment ago.
+    static RECENT_READS: RefCell<RecentReads> = RefCell::new(RecentReads::default());
     /// Requests (or Redis messages) the instance is serving now.
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
     /// Requests the instance has begun, so a lingering give-back can tell whether another
@@ -374,7 +377,8 @@ impl Drop for SpinBackend {
             n.set(n.get().saturating_sub(1));
             n.get()
         });
-        if left > 0 {
+        let nothing_to_give_back = DB.with_borrow(|db| !matches!(db, Some(Kept::Open(_))));
+        if left > 0 || nothing_to_give_back {
             return;
         }
         match self.give_back {
@@ -462,16 +466,32 @@ impl Backend for SpinBackend {
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.with_kv(async |store| store.get(key).await).await
+        let value = self.with_kv(async |store| store.get(key).await).await?;
+        RECENT_READS.with_borrow_mut(|reads| match &value {
+            Some(value) => reads.remember(key, value, self.now_ms()),
+            None => reads.forget(key),
+        });
+        Ok(value)
     }
 
     async fn cache_set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
         self.with_kv(async |store| store.set(key, value).await)
-            .await
+            .await?;
+        RECENT_READS.with_borrow_mut(|reads| reads.remember(key, value, self.now_ms()));
+        Ok(())
     }
 
     async fn cache_delete(&self, key: &str) -> Result<(), BackendError> {
+        RECENT_READS.with_borrow_mut(|reads| reads.forget(key));
         self.with_kv(async |store| store.delete(key).await).await
+    }
+
+    fn cache_recently_read(&self, key: &str, max_age_ms: i64) -> Option<Vec<u8>> {
+        RECENT_READS.with_borrow(|reads| {
+            reads
+                .get(key, max_age_ms, self.now_ms())
+                .map(<[u8]>::to_vec)
+        })
     }
 
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), BackendError> {

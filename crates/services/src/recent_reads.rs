@@ -7,6 +7,10 @@ use std::collections::HashMap;
 
 /// Entries kept at most; reaching it forgets them all (they are moments old anyway).
 const MAX_ENTRIES: usize = 64;
+/// Values larger than this are not kept: the documents read thousands of times a second
+/// are small (the stadium's seat status is about 2.5 KB), and a layout of hundreds of KB
+/// kept in every instance would cost memory for no gain.
+const MAX_VALUE_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct RecentReads {
@@ -22,6 +26,10 @@ struct Read {
 impl RecentReads {
     /// Notes what the store holds at `key` as of `now_ms` (read or written by this instance).
     pub fn remember(&mut self, key: &str, value: &[u8], now_ms: i64) {
+        if value.len() > MAX_VALUE_BYTES {
+            self.entries.remove(key);
+            return;
+        }
         if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(key) {
             self.entries.clear();
         }
@@ -75,6 +83,19 @@ mod tests {
         assert_eq!(reads.get("k", 100, 20), Some(&b"new"[..]));
         reads.forget("k");
         assert_eq!(reads.get("k", 100, 20), None);
+    }
+
+    #[test]
+    fn a_large_value_is_not_kept_and_drops_an_older_one() {
+        let mut reads = RecentReads::default();
+        reads.remember("layout", b"small", 0);
+        reads.remember("layout", &vec![b'x'; MAX_VALUE_BYTES + 1], 10);
+        assert_eq!(reads.get("layout", 100, 20), None);
+        reads.remember("layout", &vec![b'x'; MAX_VALUE_BYTES], 30);
+        assert_eq!(
+            reads.get("layout", 100, 40).map(<[u8]>::len),
+            Some(MAX_VALUE_BYTES)
+        );
     }
 
     #[test]

@@ -448,3 +448,40 @@ async fn the_order_path_planned_while_there_were_no_orders_still_reads_them_by_k
     let scanned: Vec<_> = scans.iter().filter(|(_, n)| *n > 0).collect();
     assert!(scanned.is_empty(), "tables read whole: {scanned:?}");
 }
+
+#[tokio::test]
+async fn an_order_and_its_tickets_stay_on_their_holds_event_which_cannot_be_deleted_under_them() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 2).await;
+    let other = app.event(1, 1, 1).await;
+    app.sold(fixture.event_id, &fixture.seat_ids).await;
+    let refused = |sql: &'static str, event_id: i64| {
+        let pool = app.pool().clone();
+        async move {
+            sqlx::query(sql)
+                .bind(event_id)
+                .execute(&pool)
+                .await
+                .expect_err(sql)
+                .as_database_error()
+                .and_then(|e| e.code())
+                .map(|code| code.into_owned())
+        }
+    };
+    let foreign_key_violation = Some("23503".to_owned());
+    assert_eq!(
+        refused("UPDATE orders.orders SET event_id = $1", other.event_id).await,
+        foreign_key_violation,
+        "an order moved off its hold's event"
+    );
+    assert_eq!(
+        refused("UPDATE orders.tickets SET event_id = $1", other.event_id).await,
+        foreign_key_violation,
+        "a ticket moved off its order's event"
+    );
+    assert_eq!(
+        refused("DELETE FROM catalog.events WHERE id = $1", fixture.event_id).await,
+        foreign_key_violation,
+        "an event with orders deleted"
+    );
+}

@@ -485,3 +485,46 @@ async fn an_order_and_its_tickets_stay_on_their_holds_event_which_cannot_be_dele
         "an event with orders deleted"
     );
 }
+
+#[tokio::test]
+async fn settling_planned_before_any_seat_was_held_reads_its_own_seats_not_every_held_one() {
+    const HELD: usize = 2_000;
+    let app = TestApp::spawn().await;
+    let buyer = app.customer().await;
+    let fixture = app.event(1, 1, HELD as i32 + 2).await;
+    let (first, rest) = fixture.seat_ids.split_at(1);
+    let (last, others) = rest.split_last().expect("seats");
+    let mut conn = app.pool().acquire().await.expect("a connection");
+    // Statistics from before the on-sale, when no seat was held, and plans made on them.
+    sqlx::query("ANALYZE catalog.seats")
+        .execute(&mut *conn)
+        .await
+        .expect("analyze");
+    order_one_seat_on(&mut conn, &buyer, fixture.event_id, first[0], "before").await;
+
+    // On a connection of its own: a backend's counters of reads include those it has not
+    // reported yet, from before the transaction measured below.
+    let crowd = app.customer().await;
+    let mut crowd_conn = app.pool().acquire().await.expect("a connection");
+    for seats in others.chunks(100) {
+        ticketbuster_tests::hold_by_sql(&mut crowd_conn, &crowd, fixture.event_id, seats)
+            .await
+            .expect("the crowd's hold");
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn)
+        .await
+        .expect("a transaction");
+    order_one_seat_on(&mut tx, &buyer, fixture.event_id, *last, "during").await;
+    let (seat_rows_read,): (i64,) = sqlx::query_as(
+        "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
+         WHERE schemaname = 'catalog' AND relname = 'seats'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("this transaction's reads of seats");
+    tx.commit().await.expect("commit");
+    assert!(
+        seat_rows_read < 100,
+        "holding, ordering and settling one seat read {seat_rows_read} seat rows with {HELD} held"
+    );
+}

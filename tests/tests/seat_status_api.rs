@@ -136,6 +136,84 @@ async fn layout_and_status_say_what_the_full_map_says_after_holds_and_sales() {
     assert!(status.body["revision"].as_i64().unwrap() > 0);
 }
 
+/// Seats written out of the layout's order, over several statements: a row's seats in
+/// descending number, a section created after another's rows, a row added later to the
+/// first section. The status still follows the layout seat by seat (each seat's stored
+/// position is numbered whatever writes it), and a seat cannot be moved.
+#[tokio::test]
+async fn the_status_follows_the_layout_of_seats_written_in_any_order_and_seats_do_not_move() {
+    let app = TestApp::spawn().await;
+    let fixture = app.event(1, 1, 1).await;
+    let id = fixture.event_id;
+    for (section, row, numbers) in [
+        ("S1", "B", "ARRAY[4, 3, 2, 1]"),
+        ("S0", "A", "ARRAY[2, 1]"),
+        ("S1", "A", "ARRAY[3, 2]"),
+        ("S0", "B", "ARRAY[1]"),
+        ("S1", "C", "ARRAY[2, 1, 3]"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO catalog.seats (event_id, tier_id, section, row_label, number)
+             SELECT $1, t.id, $2, $3, n
+             FROM catalog.price_tiers t, unnest({numbers}) WITH ORDINALITY AS u(n, i)
+             WHERE t.event_id = $1 ORDER BY i"
+        ))
+        .bind(id)
+        .bind(section)
+        .bind(row)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    }
+    let seat_ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM catalog.seats WHERE event_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(seat_ids.len(), 13);
+    let holder = app.customer().await;
+    let held = app.hold(&holder, id, &[seat_ids[2], seat_ids[6]]).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    app.sold(id, &[seat_ids[5], seat_ids[9], seat_ids[12]])
+        .await;
+
+    let layout = get(&app, &format!("/api/events/{id}/layout"), None).await;
+    let status = get(&app, &format!("/api/events/{id}/seat-status"), None).await;
+    let map = get(&app, &format!("/api/events/{id}/seats"), None).await;
+    let combined = seats_of_layout_and_status(&layout.body, &status.body);
+    assert_eq!(combined, seats_of_map(&map.body));
+    let in_layout: Vec<(i64, String)> = combined.iter().map(|s| (s.0, s.4.clone())).collect();
+    let seat = |i: usize, status: &str| (seat_ids[i], status.to_owned());
+    assert_eq!(
+        in_layout,
+        [
+            seat(0, "available"),
+            seat(8, "available"),
+            seat(7, "available"),
+            seat(4, "available"),
+            seat(3, "available"),
+            seat(2, "held"),
+            seat(1, "available"),
+            seat(11, "available"),
+            seat(10, "available"),
+            seat(12, "sold"),
+            seat(6, "held"),
+            seat(5, "sold"),
+            seat(9, "sold"),
+        ],
+        "S1 (rows A, B, C) before S0 (rows A, B), each row by number"
+    );
+
+    let moved = sqlx::query("UPDATE catalog.seats SET number = 9 WHERE id = $1")
+        .bind(seat_ids[0])
+        .execute(app.pool())
+        .await
+        .expect_err("a seat's place is written once");
+    let code = moved.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("23514"), "{moved}");
+}
+
 #[tokio::test]
 async fn both_documents_answer_304_to_their_etags_and_the_status_moves_with_the_seats() {
     let app = TestApp::spawn().await;

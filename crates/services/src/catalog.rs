@@ -453,8 +453,8 @@ const EVENT_DETAIL_SQL: &str = concat!(
 
 /// Event `e`'s seats as sections of rows of seats, each seat the JSON object of `fields`
 /// (SQL over seat `s` and its tier `t`). Sections and rows come in the order of their
-/// first seat's id, seats by number: the layout's order, which [`in_layout_order!`]
-/// gives too.
+/// first seat's id, seats by number: the layout's order, which each seat's
+/// `layout_position` numbers (written with the seats, migration 23).
 macro_rules! sections_of_seats {
     ($($fields:expr),+) => {
         concat!(
@@ -475,24 +475,6 @@ macro_rules! sections_of_seats {
                      GROUP BY r.section
                  ) sec), '[]'::json)"
         )
-    };
-}
-
-/// The `ORDER BY` of seats `s` (from [`layout_ordered_seats!`]) that [`sections_of_seats!`]
-/// lays them out in.
-macro_rules! in_layout_order {
-    () => {
-        "s.section_first_id, s.row_first_id, s.number"
-    };
-}
-
-/// Event `e`'s seats with the first seat id of their section and of their row.
-macro_rules! layout_ordered_seats {
-    () => {
-        "(SELECT s.*,
-                 min(s.id) OVER (PARTITION BY s.section) AS section_first_id,
-                 min(s.id) OVER (PARTITION BY s.section, s.row_label) AS row_first_id
-          FROM catalog.seats s WHERE s.event_id = e.id) s"
     };
 }
 
@@ -552,12 +534,8 @@ const SEAT_STATUS_SQL: &str = concat!(
          coalesce((
              SELECT array_agg((CASE WHEN ",
     seat_is_free!(),
-    " THEN 0 WHEN s.status = 'held' THEN 1 ELSE 2 END)::int8 ORDER BY ",
-    in_layout_order!(),
-    ")
-             FROM ",
-    layout_ordered_seats!(),
-    "), '{}'::int8[]) AS codes
+    " THEN 0 WHEN s.status = 'held' THEN 1 ELSE 2 END)::int8 ORDER BY s.layout_position)
+             FROM catalog.seats s WHERE s.event_id = e.id), '{}'::int8[]) AS codes
      FROM catalog.events e
      WHERE e.id = $1::int8 AND e.status = 'published'"
 );

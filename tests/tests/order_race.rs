@@ -223,6 +223,83 @@ async fn an_order_whose_worker_vanished_is_recovered_and_completed_once() {
     assert_eq!(outbox::sweep(&app.backend).await.unwrap(), 0);
 }
 
+/// Claims `order_id` alone on `session`, as a worker run does on its connection, and
+/// dates the claim `seconds_ago`.
+async fn claim_on(session: &mut sqlx::PgConnection, order_id: &str, seconds_ago: i64) {
+    let claimed: Vec<String> = sqlx::query_scalar(
+        "SELECT order_id::text FROM orders.claim_orders($1::uuid, 1, gen_random_uuid())",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *session)
+    .await
+    .unwrap();
+    assert_eq!(claimed, [order_id]);
+    sqlx::query(
+        "UPDATE orders.orders SET claimed_at = now() - make_interval(secs => $2) WHERE id = $1::uuid",
+    )
+    .bind(order_id)
+    .bind(seconds_ago as f64)
+    .execute(&mut *session)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn orders_claimed_by_a_session_that_ended_come_back_within_seconds_and_a_live_sessions_do_not()
+ {
+    let app = TestApp::spawn().await;
+    let (buyer, _, first_hold) = app.held_seats(1).await;
+    let orphaned = app.placed_order_id(&buyer, &first_hold, "orphaned").await;
+    let (other_buyer, _, other_hold) = app.held_seats(1).await;
+    let live = app.placed_order_id(&other_buyer, &other_hold, "live").await;
+    let just_past_the_grace = outbox::RECOVER_ORPHANED_AFTER_SECONDS + 1;
+
+    // One run's session ends after its claim (its process killed); another's lives on.
+    let mut ended = app.pool().acquire().await.unwrap().detach();
+    claim_on(&mut ended, &orphaned, just_past_the_grace).await;
+    let ended_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut ended)
+        .await
+        .unwrap();
+    let mut alive = app.pool().acquire().await.unwrap();
+    claim_on(&mut alive, &live, just_past_the_grace).await;
+    // A claim younger than the grace stays, even with its session gone.
+    let (third_buyer, _, third_hold) = app.held_seats(1).await;
+    let recent = app
+        .placed_order_id(&third_buyer, &third_hold, "recent")
+        .await;
+    claim_on(&mut ended, &recent, 0).await;
+    sqlx::Connection::close(ended).await.unwrap();
+    let gone = Instant::now();
+    while app
+        .count(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = {ended_pid}"
+        ))
+        .await
+        > 0
+    {
+        assert!(
+            gone.elapsed() < Duration::from_secs(5),
+            "the session did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(outbox::sweep(&app.backend).await.unwrap(), 1);
+    assert_eq!(app.order_status(&orphaned).await, "PENDING");
+    assert_eq!(app.order_status(&live).await, "PROCESSING");
+    assert_eq!(app.order_status(&recent).await, "PROCESSING");
+    let report = app.run_worker(orphaned.as_bytes(), 0.0).await.unwrap();
+    assert_eq!(report.completed, 1);
+    assert_eq!(app.order_status(&orphaned).await, "COMPLETED");
+    assert_eq!(
+        app.order_status(&live).await,
+        "PROCESSING",
+        "its run may still settle it"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM orders.tickets").await, 1);
+}
+
 #[tokio::test]
 async fn concurrent_claims_over_a_backlog_take_at_most_their_batch_each_and_never_the_same_order() {
     const BACKLOG: usize = 300;
@@ -425,6 +502,12 @@ async fn the_order_path_planned_while_there_were_no_orders_still_reads_them_by_k
     .execute(&mut *conn)
     .await
     .expect("thousands of orders");
+    // This connection's reads so far (tiny tables, read whole) leave its pending counters,
+    // so that the transaction's own show alone.
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(&mut *conn)
+        .await
+        .expect("flush the counters");
 
     let mut tx = sqlx::Connection::begin(&mut *conn)
         .await

@@ -6,7 +6,8 @@
 //!
 //! One call settles what after-response work left behind (orders whose process died:
 //! PENDING ones at once, PROCESSING ones once their claim is
-//! [`outbox::RECOVER_PROCESSING_AFTER_SECONDS`] old), warns buyers whose holds are about
+//! [`outbox::RECOVER_PROCESSING_AFTER_SECONDS`] old, or
+//! [`outbox::RECOVER_ORPHANED_AFTER_SECONDS`] with its database session ended), warns buyers whose holds are about
 //! to lapse, and frees lapsed seats. Concurrent calls share the work through the claims.
 
 use http::{Method, StatusCode};

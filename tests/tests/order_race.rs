@@ -226,13 +226,13 @@ async fn an_order_whose_worker_vanished_is_recovered_and_completed_once() {
 /// Claims `order_id` alone on `session`, as a worker run does on its connection, and
 /// dates the claim `seconds_ago`.
 async fn claim_on(session: &mut sqlx::PgConnection, order_id: &str, seconds_ago: i64) {
-    let claimed: Vec<String> = sqlx::query_scalar(
-        "SELECT order_id::text FROM orders.claim_orders($1::uuid, 1, gen_random_uuid())",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *session)
-    .await
-    .unwrap();
+    let claimed: Vec<String> = sqlx::query_scalar(worker::CLAIM_SQL)
+        .bind(order_id)
+        .bind(1_i64)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .fetch_all(&mut *session)
+        .await
+        .unwrap();
     assert_eq!(claimed, [order_id]);
     sqlx::query(
         "UPDATE orders.orders SET claimed_at = now() - make_interval(secs => $2) WHERE id = $1::uuid",

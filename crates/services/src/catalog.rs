@@ -452,22 +452,23 @@ const EVENT_DETAIL_SQL: &str = concat!(
 );
 
 /// Event `e`'s seats as sections of rows of seats, each seat the JSON object of `fields`
-/// (SQL over seat `s` and its tier `t`). Sections and rows come in the order of their
-/// first seat's id, seats by number: the layout's order, which each seat's
-/// `layout_position` numbers (written with the seats, migration 23).
+/// (SQL over seat `s` and its tier `t`), in the layout's order: each seat's
+/// `layout_position`, numbered when its event's seats are written (sections and rows in
+/// the order of their first seat's id, seats by number; migration 23), which the status
+/// follows too.
 macro_rules! sections_of_seats {
     ($($fields:expr),+) => {
         concat!(
             "coalesce((
-                 SELECT json_agg(json_build_object('name', sec.section, 'rows', sec.rows) ORDER BY sec.first_id)
+                 SELECT json_agg(json_build_object('name', sec.section, 'rows', sec.rows) ORDER BY sec.first_position)
                  FROM (
-                     SELECT r.section, min(r.first_id) AS first_id,
-                            json_agg(json_build_object('name', r.row_label, 'seats', r.seats) ORDER BY r.first_id) AS rows
+                     SELECT r.section, min(r.first_position) AS first_position,
+                            json_agg(json_build_object('name', r.row_label, 'seats', r.seats) ORDER BY r.first_position) AS rows
                      FROM (
-                         SELECT s.section, s.row_label, min(s.id) AS first_id,
+                         SELECT s.section, s.row_label, min(s.layout_position) AS first_position,
                                 json_agg(json_build_object(",
             $($fields),+,
-            ") ORDER BY s.number) AS seats
+            ") ORDER BY s.layout_position) AS seats
                          FROM catalog.seats s JOIN catalog.price_tiers t ON t.id = s.tier_id
                          WHERE s.event_id = e.id
                          GROUP BY s.section, s.row_label

@@ -20,4 +20,9 @@ spin_usable() {
 # An on-sale comes in waves with lulls of seconds, and the burst after a lull then spreads
 # over about 25 new instances, each with connections of its own: the next seconds of holds
 # ran about 15 % slower (docs/benchmarks.md, "Settings and the measurements behind them"). Instances now outlive lulls of up to 10 s.
-SPIN_UP_FLAGS=(--idle-instance-timeout 10s)
+#
+# Spin also drops a WASIp3 instance after 128 requests, and each new one starts with no
+# connections, settings or recent reads of its own. Kept for 1,024 requests, the seat
+# status's first loads answered 13 % more per second with a p99 22 % lower (three sets
+# each way); kept for 10,000 the p99 was erratic (docs/benchmarks.md, same section).
+SPIN_UP_FLAGS=(--idle-instance-timeout 10s --max-instance-reuse-count 1024)

@@ -2,7 +2,9 @@
 //! with content types, caching that suits hashed and unhashed files, ETags, the gzip
 //! variants written at build time, and `index.html` for the app's own routes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
@@ -20,6 +22,72 @@ pub struct SiteSettings {
     pub root: PathBuf,
     /// The sidecar's WebSocket address for browsers; empty means port 3001 of the page's host.
     pub websocket_url: String,
+    /// What this instance has learnt of the files under `root`.
+    pub files: FileMemo,
+}
+
+/// The files under the root as this instance found and read them. They do not change while
+/// the app runs, and looking through WASI on every request cost Spin 290 to 580 µs of CPU
+/// per file served, against 140 to 180 µs with this memo (docs/benchmarks.md, "Web app").
+#[derive(Default)]
+pub struct FileMemo {
+    /// Whether a path is a file. Requests may name any path, so at most
+    /// [`MAX_REMEMBERED_PATHS`] are remembered; the others are looked at each time.
+    is_file: Mutex<HashMap<PathBuf, bool>>,
+    /// The files read (and the `.gz` variants looked for): only paths that were found to be
+    /// files or their variants, so as many as the app has, within the same bound.
+    contents: Mutex<HashMap<PathBuf, Option<Arc<FileBody>>>>,
+}
+
+const MAX_REMEMBERED_PATHS: usize = 512;
+
+struct FileBody {
+    bytes: Vec<u8>,
+    etag: String,
+}
+
+impl FileMemo {
+    fn is_file(&self, path: &Path) -> bool {
+        if let Some(known) = locked(&self.is_file).get(path) {
+            return *known;
+        }
+        let found = path.is_file();
+        remember(&mut locked(&self.is_file), path, found);
+        found
+    }
+
+    /// The file's bytes and ETag; `None` when there is no such file or it cannot be read
+    /// (then read again next time: that may pass).
+    fn read(&self, path: &Path) -> Option<Arc<FileBody>> {
+        if let Some(known) = locked(&self.contents).get(path) {
+            return known.clone();
+        }
+        let body = match std::fs::read(path) {
+            Ok(bytes) => Some(Arc::new(FileBody {
+                etag: etag(&bytes),
+                bytes,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                eprintln!("error: could not read {}: {e}", path.display());
+                return None;
+            }
+        };
+        remember(&mut locked(&self.contents), path, body.clone());
+        body
+    }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn remember<T>(memo: &mut HashMap<PathBuf, T>, path: &Path, value: T) {
+    if memo.len() < MAX_REMEMBERED_PATHS {
+        memo.insert(path.to_owned(), value);
+    }
 }
 
 /// Files under this folder of the root carry a content hash in their names, so they never change.
@@ -42,8 +110,8 @@ pub fn handle(site: &SiteSettings, req: &Request) -> Response {
     let mut response = if path == APP_CONFIG {
         app_config(site)
     } else {
-        match resolve(&site.root, path) {
-            Some(file) => serve_file(&site.root, &file, req.headers()),
+        match resolve(site, path) {
+            Some(file) => serve_file(site, &file, req.headers()),
             None => web::error(&ApiError::not_found("no such file")),
         }
     };
@@ -66,7 +134,7 @@ fn app_config(site: &SiteSettings) -> Response {
 
 /// A file to answer with: the one named, or `index.html` for a route of the app (a path
 /// whose last segment has no extension). `None` for a missing file or an unsafe path.
-fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+fn resolve(site: &SiteSettings, path: &str) -> Option<PathBuf> {
     let relative = path.trim_start_matches('/');
     let segments: Vec<&str> = relative.split('/').collect();
     let safe = segments
@@ -75,51 +143,47 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     if !safe || path.starts_with("/api/") {
         return None;
     }
-    let named = root.join(relative);
-    if !relative.is_empty() && named.is_file() {
+    let named = site.root.join(relative);
+    if !relative.is_empty() && site.files.is_file(&named) {
         return Some(named);
     }
     let is_route = segments.last().is_none_or(|last| !last.contains('.'));
-    is_route.then(|| root.join("index.html"))
+    is_route.then(|| site.root.join("index.html"))
 }
 
-fn serve_file(root: &Path, file: &Path, headers: &HeaderMap) -> Response {
+fn serve_file(site: &SiteSettings, file: &Path, headers: &HeaderMap) -> Response {
     let accepts_gzip = headers
         .get(ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     let gzipped = accepts_gzip
-        .then(|| std::fs::read(gz_path(file)).ok())
+        .then(|| site.files.read(&gz_path(file)))
         .flatten();
     let (body, encoding) = match gzipped {
         Some(body) => (body, Some("gzip")),
-        None => match std::fs::read(file) {
-            Ok(body) => (body, None),
-            Err(e) => {
-                eprintln!("error: could not read {}: {e}", file.display());
-                return web::error(&ApiError::not_found("no such file"));
-            }
+        None => match site.files.read(file) {
+            Some(body) => (body, None),
+            None => return web::error(&ApiError::not_found("no such file")),
         },
     };
-    let etag = etag(&body);
     let unchanged = if_none_match_hits(
         headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()),
-        &etag,
+        &body.etag,
     );
     let mut response = if unchanged {
         web::empty(StatusCode::NOT_MODIFIED)
     } else {
-        http::Response::new(body)
+        http::Response::new(body.bytes.clone())
     };
     let content_type = content_type(file);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         CACHE_CONTROL,
-        HeaderValue::from_static(cache_control(root, file)),
+        HeaderValue::from_static(cache_control(&site.root, file)),
     );
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-    if let Ok(tag) = HeaderValue::from_str(&etag) {
+    if let Ok(tag) = HeaderValue::from_str(&body.etag) {
         headers.insert(ETAG, tag);
     }
     if let Some(encoding) = encoding {
@@ -202,6 +266,7 @@ mod tests {
             let site = SiteSettings {
                 root: dir.clone(),
                 websocket_url: "ws://127.0.0.1:3001/ws".into(),
+                files: FileMemo::default(),
             };
             Self { dir, site }
         }
@@ -308,6 +373,36 @@ mod tests {
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
             assert_eq!(header(&response, "content-type"), "application/json");
         }
+    }
+
+    #[test]
+    fn an_instance_reads_each_file_once_and_keeps_answering_it() {
+        let site = Fixture::new();
+        let first = site.get("/manifest.webmanifest", &[]);
+        let zipped = site.get("/assets/app-1a2b.js", &[("accept-encoding", "gzip")]);
+        std::fs::write(site.dir.join("manifest.webmanifest"), "{\"changed\": 1}").expect("write");
+        std::fs::remove_file(site.dir.join("assets/app-1a2b.js.gz")).expect("remove");
+        let again = site.get("/manifest.webmanifest", &[]);
+        assert_eq!(again.body(), b"{}");
+        assert_eq!(header(&again, "etag"), header(&first, "etag"));
+        let zipped_again = site.get("/assets/app-1a2b.js", &[("accept-encoding", "gzip")]);
+        assert_eq!(zipped_again.body(), zipped.body());
+        assert_eq!(header(&zipped_again, "content-encoding"), "gzip");
+    }
+
+    #[test]
+    fn paths_looked_at_are_remembered_up_to_a_bound_and_looked_at_again_beyond_it() {
+        let site = Fixture::new();
+        for n in 0..MAX_REMEMBERED_PATHS + 10 {
+            let response = site.get(&format!("/missing-{n}.js"), &[]);
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        }
+        assert_eq!(locked(&site.site.files.is_file).len(), MAX_REMEMBERED_PATHS);
+        let late = format!("missing-{}.js", MAX_REMEMBERED_PATHS + 5);
+        std::fs::write(site.dir.join(&late), "late").expect("write");
+        let found = site.get(&format!("/{late}"), &[]);
+        assert_eq!(found.status(), StatusCode::OK);
+        assert_eq!(found.body(), b"late");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use ticketbuster_services::jobs::{JobsSettings, JobsToken};
 use ticketbuster_services::orders::{OrderSettings, Settlement};
 use ticketbuster_services::organizer::OrganizerSettings;
 use ticketbuster_services::rate_limit::{RateLimits, RateRules, TrustedProxies};
-use ticketbuster_services::site::SiteSettings;
+use ticketbuster_services::site::{FileMemo, SiteSettings};
 use ticketbuster_services::waiting_room::WaitingRoomSettings;
 use ticketbuster_services::worker::{MAX_LANES, WorkerSettings};
 
@@ -162,6 +162,7 @@ pub async fn site_settings() -> Result<Rc<SiteSettings>, ApiError> {
         Ok(SiteSettings {
             root: SITE_ROOT.into(),
             websocket_url: optional("websocket_url").await.unwrap_or_default(),
+            files: FileMemo::default(),
         })
     })
     .await
